@@ -1,0 +1,118 @@
+"""Warden: a security platform for machine-learning models.
+
+Importing ``warden`` has no side effects: it writes no files, configures no logging and loads
+no heavy dependency. The public names below are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # models
+    "Bounds": "warden.models.base",
+    "CallableModel": "warden.models.callable",
+    "HttpModel": "warden.models.http",
+    "Model": "warden.models.base",
+    "OnnxModel": "warden.models.onnx",
+    "SklearnModel": "warden.models.sklearn",
+    "TorchModel": "warden.models.torch",
+    "TrainConfig": "warden.models.zoo",
+    "export_onnx": "warden.models.export",
+    "export_torchscript": "warden.models.export",
+    "load_model": "warden.models.loading",
+    "save_torch_model": "warden.models.loading",
+    "train_model": "warden.models.zoo",
+    # data
+    "Dataset": "warden.data.dataset",
+    "load_dataset": "warden.data.loaders",
+    # evasion
+    "AttackResult": "warden.evasion.base",
+    "FGSM": "warden.evasion.fgsm",
+    "L2PGD": "warden.evasion.pgd",
+    "PGD": "warden.evasion.pgd",
+    # assessment
+    "Assessment": "warden.assess.result",
+    "CheckSpec": "warden.assess.suite",
+    "Finding": "warden.assess.finding",
+    "Scorecard": "warden.assess.scorecard",
+    "Severity": "warden.assess.finding",
+    "Suite": "warden.assess.suite",
+    "assess": "warden.assess.runner:run",
+    # reports
+    "write_reports": "warden.report",
+    # errors
+    "WardenError": "warden.errors",
+}
+
+__all__ = [
+    "Assessment",
+    "AttackResult",
+    "Bounds",
+    "CallableModel",
+    "CheckSpec",
+    "Dataset",
+    "FGSM",
+    "Finding",
+    "HttpModel",
+    "L2PGD",
+    "Model",
+    "OnnxModel",
+    "PGD",
+    "Scorecard",
+    "Severity",
+    "SklearnModel",
+    "Suite",
+    "TorchModel",
+    "TrainConfig",
+    "WardenError",
+    "__version__",
+    "assess",
+    "export_onnx",
+    "export_torchscript",
+    "load_dataset",
+    "load_model",
+    "save_torch_model",
+    "train_model",
+    "write_reports",
+]
+
+if TYPE_CHECKING:
+    from warden.assess.finding import Finding, Severity
+    from warden.assess.result import Assessment
+    from warden.assess.runner import run as assess
+    from warden.assess.scorecard import Scorecard
+    from warden.assess.suite import CheckSpec, Suite
+    from warden.data.dataset import Dataset
+    from warden.data.loaders import load_dataset
+    from warden.errors import WardenError
+    from warden.evasion.base import AttackResult
+    from warden.evasion.fgsm import FGSM
+    from warden.evasion.pgd import PGD, L2PGD
+    from warden.models.base import Bounds, Model
+    from warden.models.callable import CallableModel
+    from warden.models.export import export_onnx, export_torchscript
+    from warden.models.http import HttpModel
+    from warden.models.loading import load_model, save_torch_model
+    from warden.models.onnx import OnnxModel
+    from warden.models.sklearn import SklearnModel
+    from warden.models.torch import TorchModel
+    from warden.models.zoo import TrainConfig, train_model
+    from warden.report import write_reports
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'warden' has no attribute {name!r}")
+    module_name, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attr or name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

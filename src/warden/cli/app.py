@@ -1,0 +1,45 @@
+"""The ``warden`` command. Thin over the library; the only code that prints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from warden.cli._common import out, setup_logging
+from warden.cli.assess import assess
+from warden.cli.demo import demo
+
+app = typer.Typer(
+    name="warden",
+    help="Warden: scan, red-team and harden machine-learning models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")
+    ] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def version() -> None:
+    """Print Warden's version."""
+    from warden import __version__
+
+    out.print(f"warden {__version__}", highlight=False)
+
+
+app.command()(assess)
+app.command()(demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

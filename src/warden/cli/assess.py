@@ -1,0 +1,133 @@
+"""``warden assess``: run a suite against a model and write the reports."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from warden.assess import Assessment, Severity, Suite, run
+from warden.assess.runner import check_compatible
+from warden.cli._common import EXIT_FINDINGS, err, out, progress_bars, user_errors
+from warden.data.loaders import load_dataset
+from warden.errors import ConfigError
+from warden.models.loading import load_model
+
+
+class OutputFormat(StrEnum):
+    """What ``assess`` prints on stdout."""
+
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+def summary_table(a: Assessment) -> Table:
+    """The scorecard and findings as a rich table."""
+    table = Table(title=f"Warden assessment: suite {a.suite}, overall grade {a.scorecard.overall}")
+    table.add_column("severity")
+    table.add_column("finding")
+    table.add_column("threats")
+    table.add_column("title")
+    colours = {
+        "info": "green",
+        "low": "cyan",
+        "medium": "yellow",
+        "high": "red",
+        "critical": "bold red",
+    }
+    for f in a.findings:
+        sev = str(f.severity)
+        table.add_row(
+            f"[{colours[sev]}]{sev}[/]", f.id, " ".join((*f.owasp, *f.atlas)) or "-", f.title
+        )
+    for t in a.scorecard.threats:
+        table.add_row("", f"grade {t.grade}", t.threat, f"{t.name}: worst {t.worst}")
+    return table
+
+
+def print_result(a: Assessment, fmt: OutputFormat) -> None:
+    """Results to stdout in the chosen format."""
+    from warden.report import assessment_to_dict, assessment_to_sarif
+
+    if fmt is OutputFormat.json:
+        out.print_json(json.dumps(assessment_to_dict(a)))
+    elif fmt is OutputFormat.sarif:
+        out.print_json(json.dumps(assessment_to_sarif(a)))
+    else:
+        out.print(summary_table(a))
+
+
+def write_and_tell(a: Assessment, out_dir: Path) -> dict[str, Path]:
+    """Write report.html/json/sarif under ``out_dir`` and say where on stderr."""
+    from warden.report import write_reports
+
+    paths = write_reports(a, out_dir)
+    for kind, path in paths.items():
+        err.print(f"  {kind:5s} report: {path}", highlight=False)
+    return paths
+
+
+def parse_fail_on(text: str) -> Severity | None:
+    """``none`` or a severity name."""
+    return None if text.strip().lower() == "none" else Severity.parse(text)
+
+
+def assess(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model spec (JSON/TOML), TorchScript or ONNX file.")
+    ],
+    data: Annotated[
+        str,
+        typer.Option("--data", "-d", help="Bundled dataset name or a .npz, .csv or image folder."),
+    ],
+    suite: Annotated[
+        str, typer.Option(help="quick, standard, or a suite TOML/YAML file.")
+    ] = "quick",
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for report.html/json/sarif.")
+    ] = Path("warden-report"),
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="What to print on stdout.")
+    ] = OutputFormat.table,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            help="Exit 1 if a finding is at or above this severity (info..critical, or none)."
+        ),
+    ] = "high",
+    label_column: Annotated[str, typer.Option(help="Label column of a CSV dataset.")] = "label",
+    unsafe_allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-allow-pickle", help="Load pickle-based model files (runs their code!)."
+        ),
+    ] = False,
+) -> None:
+    """Assess a model: run the suite's checks and write HTML, JSON and SARIF reports."""
+    with user_errors():
+        threshold = parse_fail_on(fail_on)
+        chosen = Suite.named(suite)
+        dataset = load_dataset(data, label_column=label_column)
+        if not Path(model).exists():
+            raise ConfigError(f"model {model!r} not found")
+        loaded = load_model(
+            model,
+            unsafe_allow_pickle=unsafe_allow_pickle,
+            input_shape=dataset.input_shape,
+            n_classes=dataset.n_classes,
+            bounds=dataset.bounds,
+        )
+        check_compatible(loaded, dataset)
+        err.print(f"assessing {model} on {dataset.name} with suite {chosen.name}", highlight=False)
+        with progress_bars() as progress:
+            result = run(chosen, loaded, dataset, progress=progress, model_info={"source": model})
+        write_and_tell(result, out_dir)
+        print_result(result, fmt)
+    if threshold is not None and result.at_or_above(threshold):
+        err.print(f"findings at or above {threshold}: exit {EXIT_FINDINGS}")
+        raise typer.Exit(EXIT_FINDINGS)

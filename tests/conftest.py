@@ -1,0 +1,94 @@
+"""Shared fixtures and fakes of Warden's protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from warden.assess.check import CheckContext
+from warden.assess.finding import Finding, Severity
+from warden.data.bundled import load_digits
+from warden.data.dataset import Dataset
+from warden.models.base import Bounds
+
+
+class FakeModel:
+    """A fixed linear softmax classifier in numpy: the smallest honest ``Model``."""
+
+    def __init__(self, n_features: int = 4, n_classes: int = 3, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.w = rng.normal(size=(n_features, n_classes)).astype(np.float32)
+        self._shape = (n_features,)
+        self._n = n_classes
+        self.calls = 0
+
+    @property
+    def n_classes(self) -> int:
+        return self._n
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds.uniform(-3.0, 3.0, self._shape)
+
+    def __call__(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        self.calls += 1
+        z = np.asarray(x, np.float32).reshape(len(x), -1) @ self.w
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class FakeCheck:
+    """A check that yields the findings it was given, or raises what it was given."""
+
+    name: str = "fake.check"
+    findings: tuple[Finding, ...] = ()
+    error: BaseException | None = None
+
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
+        yield from self.findings
+        if self.error is not None:
+            raise self.error
+
+
+def make_finding(
+    severity: Severity, owasp: tuple[str, ...] = ("ML01",), fid: str = "fake.f"
+) -> Finding:
+    return Finding(
+        id=fid, check="fake", title=f"a {severity} finding", severity=severity, owasp=owasp
+    )
+
+
+@pytest.fixture
+def fake_model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+def fake_data() -> Dataset:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, size=(60, 4)).astype(np.float32)
+    model = FakeModel()
+    y = model(x).argmax(axis=1)
+    return Dataset(x, y, "fake", bounds=Bounds.uniform(-3.0, 3.0, (4,)))
+
+
+@pytest.fixture(scope="session")
+def digits_split() -> tuple[Dataset, Dataset]:
+    return load_digits().split(0.25, seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_split: tuple[Dataset, Dataset]) -> Any:
+    """A small CNN trained on digits (seeded, a few seconds on 2 cores)."""
+    from warden.models.zoo import TrainConfig, train_model
+
+    return train_model(digits_split[0], config=TrainConfig(epochs=8, seed=0))
