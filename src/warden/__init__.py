@@ -41,7 +41,6 @@ _EXPORTS: dict[str, str] = {
     "Scorecard": "warden.assess.scorecard",
     "Severity": "warden.assess.finding",
     "Suite": "warden.assess.suite",
-    "assess": "warden.assess.runner:run",
     # reports
     "write_reports": "warden.report",
     # errors
@@ -70,7 +69,6 @@ __all__ = [
     "TrainConfig",
     "WardenError",
     "__version__",
-    "assess",
     "export_onnx",
     "export_torchscript",
     "load_dataset",
@@ -83,7 +81,6 @@ __all__ = [
 if TYPE_CHECKING:
     from warden.assess.finding import Finding, Severity
     from warden.assess.result import Assessment
-    from warden.assess.runner import run as assess
     from warden.assess.scorecard import Scorecard
     from warden.assess.suite import CheckSpec, Suite
     from warden.data.dataset import Dataset
@@ -91,7 +88,7 @@ if TYPE_CHECKING:
     from warden.errors import WardenError
     from warden.evasion.base import AttackResult
     from warden.evasion.fgsm import FGSM
-    from warden.evasion.pgd import PGD, L2PGD
+    from warden.evasion.pgd import L2PGD, PGD
     from warden.models.base import Bounds, Model
     from warden.models.callable import CallableModel
     from warden.models.export import export_onnx, export_torchscript
@@ -104,7 +101,12 @@ if TYPE_CHECKING:
     from warden.report import write_reports
 
 
+_SUBPACKAGES = frozenset({"assess", "cli", "data", "errors", "evasion", "models", "report"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"warden.{name}")
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'warden' has no attribute {name!r}")

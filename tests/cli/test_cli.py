@@ -59,7 +59,11 @@ def test_assess_writes_reports_and_gates_on_severity(saved_model: Path, tmp_path
     lenient = runner.invoke(app, [*args, "--fail-on", "none", "--format", "json"])
     assert lenient.exit_code == 0, lenient.output
     doc = json.loads(lenient.stdout)
-    assert [f["id"] for f in doc["findings"]] == ["baseline.accuracy", "evasion.fgsm", "evasion.pgd"]
+    assert [f["id"] for f in doc["findings"]] == [
+        "baseline.accuracy",
+        "evasion.fgsm",
+        "evasion.pgd",
+    ]
     assert {p.name for p in tmp_path.iterdir()} == {"report.html", "report.json", "report.sarif"}
     strict = runner.invoke(app, [*args, "--fail-on", "info"])
     assert strict.exit_code == 1
@@ -86,7 +90,9 @@ def _tiny_suite(tmp_path: Path) -> Path:
 
 
 def test_missing_model_file(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["assess", "--model", str(tmp_path / "nope.json"), "--data", "digits"])
+    result = runner.invoke(
+        app, ["assess", "--model", str(tmp_path / "nope.json"), "--data", "digits"]
+    )
     _one_line_error(result, "not found")
 
 
@@ -109,7 +115,15 @@ def test_pickle_model_refused_without_flag(digits_model: Any, tmp_path: Path) ->
     base = ["assess", "--model", str(path), "--data", "digits", "-o", str(tmp_path / "r")]
     _one_line_error(runner.invoke(app, base), "refusing to load a pickle-based file")
     allowed = runner.invoke(
-        app, [*base, "--unsafe-allow-pickle", "--fail-on", "none", "--suite", str(_tiny_suite(tmp_path))]
+        app,
+        [
+            *base,
+            "--unsafe-allow-pickle",
+            "--fail-on",
+            "none",
+            "--suite",
+            str(_tiny_suite(tmp_path)),
+        ],
     )
     assert allowed.exit_code == 0, allowed.output
     assert "unsafe_allow_pickle" in allowed.stderr

@@ -167,13 +167,13 @@ def make_assessment(
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def assessment() -> Assessment:
-    """The standard report fixture: five findings, overall grade F."""
+    """The standard report fixture: five findings, overall grade F (frozen; do not edit)."""
     return make_assessment()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def sarif_schema_path() -> Path:
     """The official SARIF 2.1.0 JSON schema, shipped with the tests."""
     return Path(__file__).with_name("sarif-schema-2.1.0.json")

@@ -30,13 +30,32 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 
+class _CliLogHandler(logging.Handler):
+    """One line per record to whatever ``sys.stderr`` is at emit time (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("warden: %(levelname)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except (OSError, ValueError):
+            self.handleError(record)
+
+
 def setup_logging(verbose: bool) -> None:
-    """Send Warden's warnings (and info with ``--verbose``) to stderr, one line each."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="warden: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Send Warden's warnings (and info with ``--verbose``) to stderr, one line each.
+
+    Only the ``warden`` logger is touched, and only by the CLI: the library never configures
+    logging.
+    """
+    log = logging.getLogger("warden")
+    for handler in [h for h in log.handlers if isinstance(h, _CliLogHandler)]:
+        log.removeHandler(handler)
+    log.addHandler(_CliLogHandler())
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
 
 
 @contextmanager

@@ -27,11 +27,11 @@ class OutputFormat(StrEnum):
 
 
 def summary_table(a: Assessment) -> Table:
-    """The scorecard and findings as a rich table."""
+    """Per-threat grades and the findings, worst first, as a rich table."""
     table = Table(title=f"Warden assessment: suite {a.suite}, overall grade {a.scorecard.overall}")
-    table.add_column("severity")
-    table.add_column("finding")
-    table.add_column("threats")
+    table.add_column("severity", no_wrap=True)
+    table.add_column("finding", no_wrap=True)
+    table.add_column("OWASP", no_wrap=True)
     table.add_column("title")
     colours = {
         "info": "green",
@@ -40,13 +40,13 @@ def summary_table(a: Assessment) -> Table:
         "high": "red",
         "critical": "bold red",
     }
-    for f in a.findings:
+    for f in sorted(a.findings, key=lambda f: -f.severity):
         sev = str(f.severity)
-        table.add_row(
-            f"[{colours[sev]}]{sev}[/]", f.id, " ".join((*f.owasp, *f.atlas)) or "-", f.title
-        )
-    for t in a.scorecard.threats:
-        table.add_row("", f"grade {t.grade}", t.threat, f"{t.name}: worst {t.worst}")
+        table.add_row(f"[{colours[sev]}]{sev}[/]", f.id, " ".join(f.owasp) or "-", f.title)
+    table.caption = (
+        "  ".join(f"{t.threat} {t.name}: grade {t.grade}" for t in a.scorecard.threats)
+        or "no threat was assessed (grade N/A)"
+    )
     return table
 
 

@@ -66,6 +66,8 @@ def write_reports(
     :class:`~warden.errors.ReportError` naming the valid ones. A folder or file that cannot be
     written is a :class:`~warden.errors.ReportError` too.
     """
+    if isinstance(formats, str):  # "html" means ("html",), not ("h", "t", "m", "l")
+        formats = (formats,)
     wanted = list(dict.fromkeys(str(f).strip().lower() for f in formats))
     unknown = [f for f in wanted if f not in _WRITERS]
     if unknown or not wanted:

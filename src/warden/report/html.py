@@ -269,14 +269,18 @@ def _percent_axis(ax: Axes, values: Sequence[float]) -> None:
 
 
 def _curves_svg(
-    curves: Sequence[Curve], salt: str, title: str, size: tuple[float, float] = (7.2, 3.6)
+    curves: Sequence[Curve],
+    salt: str,
+    title: str,
+    size: tuple[float, float] = (8.4, 3.6),
+    first_colour: int = 0,
 ) -> Markup:
     with _figure(*size) as fig:
         ax = fig.add_subplot()
         all_y: list[float] = []
         cleans = {c.clean_accuracy for c in curves if c.clean_accuracy is not None}
         for i, c in enumerate(curves):
-            colour = _PALETTE[i % len(_PALETTE)]
+            colour = _PALETTE[(first_colour + i) % len(_PALETTE)]
             ax.plot(c.x, c.y, marker="o", markersize=4, linewidth=1.8, color=colour, label=c.series)
             all_y.extend(c.y)
             if c.clean_accuracy is not None and len(cleans) > 1:
@@ -300,7 +304,7 @@ def _per_class_svg(pc: PerClass, salt: str, title: str) -> Markup:
     import numpy as np
 
     n = len(pc.classes)
-    with _figure(max(5.0, min(12.0, 0.45 * n + 2.5)), 3.4) as fig:
+    with _figure(max(6.0, min(12.0, 0.5 * n + 3.0)), 3.4) as fig:
         ax = fig.add_subplot()
         pos = np.arange(n)
         width = 0.4
@@ -440,7 +444,10 @@ def _context(a: Assessment) -> dict[str, Any]:
     per_finding_curves = []
     if len(curves) > 1:
         per_finding_curves = [
-            {"finding": f, "svg": _curves_svg([c], f"curve-{i}", f"{f.id}: {c.series}", (5.2, 2.9))}
+            {
+                "finding": f,
+                "svg": _curves_svg([c], f"curve-{i}", f"{f.id}: {c.series}", (5.2, 2.9), i),
+            }
             for i, (f, c) in enumerate(curves)
         ]
     per_class_plots = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -53,13 +54,15 @@ def test_all_is_sorted_complete_and_resolvable() -> None:
     assert len(set(warden.__all__)) == len(warden.__all__)
     for name in warden.__all__:
         assert getattr(warden, name) is not None, name
-    public = {n for n in dir(warden) if not n.startswith("_") and n not in {"annotations"}}
-    public -= {"importlib", "TYPE_CHECKING", "Any"}
+    public = {
+        n for n in dir(warden) if not n.startswith("_") and not inspect.ismodule(getattr(warden, n))
+    }
+    public -= {"annotations", "TYPE_CHECKING", "Any"}
     assert public - {"__version__"} <= set(warden.__all__)
     expected = {
         "Assessment", "AttackResult", "Bounds", "CallableModel", "Dataset", "FGSM", "Finding",
         "HttpModel", "L2PGD", "Model", "OnnxModel", "PGD", "Scorecard", "Severity",
-        "SklearnModel", "Suite", "TorchModel", "WardenError", "assess", "load_dataset",
+        "SklearnModel", "Suite", "TorchModel", "WardenError", "load_dataset",
         "load_model", "save_torch_model", "train_model", "write_reports",
     }  # fmt: skip
     assert expected <= set(warden.__all__)
@@ -70,3 +73,8 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = warden.nope  # type: ignore[attr-defined]
+
+
+def test_subpackages_are_reachable_as_attributes() -> None:
+    assert callable(warden.assess.run)
+    assert warden.evasion.PGD is warden.PGD

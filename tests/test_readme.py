@@ -1,0 +1,24 @@
+"""The README's Python example runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text("utf-8"), re.S)
+    assert blocks, "README has no python example"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], str(README), "exec"), namespace)  # noqa: S102 - our own README
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "report.html",
+        "report.json",
+        "report.sarif",
+    }
+    assert namespace["assessment"].scorecard.overall in {"A", "B", "C", "D", "F"}  # type: ignore[attr-defined]
