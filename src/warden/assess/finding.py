@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from warden._jsondata import plain
 from warden.errors import ConfigError
 
 __all__ = ["ATLAS", "OWASP_ML_TOP10", "Finding", "Severity"]
@@ -67,23 +67,6 @@ ATLAS: dict[str, str] = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 
 
-def _jsonable(value: Any, where: str) -> Any:
-    """Check ``value`` is plain JSON data (finite numbers); return it with tuples as lists."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}: {value} is not a finite number")
-        return float(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise ConfigError(f"{where}: {type(value).__name__} is not JSON data")
-
-
 @dataclass(frozen=True)
 class Finding:
     """One result of a check. Every check yields at least one, even when nothing is wrong."""
@@ -127,8 +110,10 @@ class Finding:
                 raise ConfigError(f"finding {self.id}: {t!r} is not a MITRE ATLAS technique id")
         object.__setattr__(self, "owasp", tuple(self.owasp))
         object.__setattr__(self, "atlas", tuple(self.atlas))
-        object.__setattr__(self, "metrics", _jsonable(self.metrics, f"{self.id}.metrics"))
-        object.__setattr__(self, "evidence", _jsonable(self.evidence, f"{self.id}.evidence"))
+        object.__setattr__(self, "metrics", plain(self.metrics, f"{self.id}.metrics", ConfigError))
+        object.__setattr__(
+            self, "evidence", plain(self.evidence, f"{self.id}.evidence", ConfigError)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the report schema's ``finding``)."""

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from warden.errors import InputShapeError
 
-__all__ = ["Bounds", "Model", "check_batch", "predict_labels"]
+__all__ = ["AdapterBase", "Bounds", "Model", "check_batch", "predict_labels"]
 
 FloatArray = NDArray[np.float32]
 
@@ -126,6 +126,33 @@ class Model(Protocol):
     def __call__(self, x: NDArray[Any]) -> NDArray[Any]:
         """Scores for a batch, one row per input."""
         ...
+
+
+class AdapterBase:
+    """The read-only ``n_classes``/``input_shape``/``bounds`` of Warden's own adapters.
+
+    Subclasses set ``_n_classes``, ``_input_shape`` and ``_bounds`` in ``__init__``. Users'
+    models need not inherit from it: the :class:`Model` protocol is structural.
+    """
+
+    _n_classes: int
+    _input_shape: tuple[int, ...]
+    _bounds: Bounds
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (columns of the score matrix)."""
+        return self._n_classes
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, without the batch axis."""
+        return self._input_shape
+
+    @property
+    def bounds(self) -> Bounds:
+        """Per-feature valid range of the input."""
+        return self._bounds
 
 
 def check_batch(x: ArrayLike, input_shape: Sequence[int], *, what: str = "input") -> FloatArray:

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import InputShapeError, ModelError
-from warden.models.base import Bounds, check_batch
+from warden.models.base import AdapterBase, Bounds, check_batch
 
 __all__ = ["CallableModel", "check_scores", "resolve_bounds"]
 
@@ -63,7 +63,7 @@ def _shape(input_shape: Sequence[int], owner: str) -> tuple[int, ...]:
     return shape
 
 
-class CallableModel:
+class CallableModel(AdapterBase):
     """Wrap ``fn(x) -> scores``: ``x`` is a validated float32 batch ``(n, *input_shape)``.
 
     ``fn`` must return ``(n, n_classes)`` finite scores (logits or probabilities); anything
@@ -87,18 +87,6 @@ class CallableModel:
         self._n_classes = int(n_classes)
         self._input_shape = _shape(input_shape, "CallableModel")
         self._bounds = resolve_bounds(bounds, self._input_shape, "CallableModel")
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self._input_shape
-
-    @property
-    def bounds(self) -> Bounds:
-        return self._bounds
 
     def __call__(self, x: NDArray[Any]) -> NDArray[np.float32]:
         arr = check_batch(x, self._input_shape)

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import ModelError, ModelQueryError, QueryBudgetExceeded
-from warden.models.base import Bounds, check_batch
+from warden.models.base import AdapterBase, Bounds, check_batch
 from warden.models.callable import check_scores, resolve_bounds
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _retry_after(response: httpx.Response, cap: float) -> float | None:
     return min(seconds, cap)
 
 
-class HttpModel:
+class HttpModel(AdapterBase):
     """A remote classifier queried over HTTP(S) with JSON; counts and limits queries.
 
     ``bounds=None`` means unknown and is taken as ``[0, 1]`` per feature. ``transport`` lets a
@@ -130,18 +130,6 @@ class HttpModel:
             follow_redirects=False,
             trust_env=trust_env,
         )
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self._input_shape
-
-    @property
-    def bounds(self) -> Bounds:
-        return self._bounds
 
     @property
     def queries_used(self) -> int:

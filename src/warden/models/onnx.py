@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import InputShapeError, ModelError, ModelLoadError
-from warden.models.base import Bounds, check_batch
+from warden.models.base import AdapterBase, Bounds, check_batch
 from warden.models.callable import check_scores, resolve_bounds
 
 __all__ = ["OnnxModel"]
@@ -95,7 +95,7 @@ def _check_external_data(proto: Any, folder: Path | None, what: str) -> None:
             )
 
 
-class OnnxModel:
+class OnnxModel(AdapterBase):
     """Run an ONNX classifier with onnxruntime's ``CPUExecutionProvider``.
 
     ``source`` is a file path or the model's bytes. ``input_shape`` defaults to the graph's
@@ -234,18 +234,6 @@ class OnnxModel:
         if found < 2:
             raise ModelError(f"n_classes must be at least 2, got {found}")
         return int(found)
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self._input_shape
-
-    @property
-    def bounds(self) -> Bounds:
-        return self._bounds
 
     def _run(self, chunk: NDArray[Any]) -> NDArray[Any]:
         n = len(chunk)

@@ -10,13 +10,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import InputShapeError, ModelError
-from warden.models.base import Bounds, check_batch
+from warden.models.base import AdapterBase, Bounds, check_batch
 from warden.models.callable import check_scores, resolve_bounds
 
 __all__ = ["SklearnModel"]
 
 
-class SklearnModel:
+class SklearnModel(AdapterBase):
     """Wrap a fitted classifier (or pipeline) exposing ``predict_proba`` or ``decision_function``.
 
     Scores are ``predict_proba`` when the estimator has it, else ``decision_function``; a
@@ -89,18 +89,6 @@ class SklearnModel:
         if found < 2:
             raise ModelError(f"n_classes must be at least 2, got {found}")
         return int(found)
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self._input_shape
-
-    @property
-    def bounds(self) -> Bounds:
-        return self._bounds
 
     def __call__(self, x: NDArray[Any]) -> NDArray[np.float32]:
         arr = check_batch(x, self._input_shape)

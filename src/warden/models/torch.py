@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import InputShapeError, ModelError
-from warden.models.base import Bounds, check_batch
+from warden.models.base import AdapterBase, Bounds, check_batch
 
 if TYPE_CHECKING:
     import torch
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["TorchModel"]
 
 
-class TorchModel:
+class TorchModel(AdapterBase):
     """Wrap an ``nn.Module`` that maps ``(n, *input_shape)`` float tensors to logits.
 
     The module is put in eval mode; calls run under ``torch.no_grad`` in batches of
@@ -53,18 +53,6 @@ class TorchModel:
         self.batch_size = int(batch_size)
         self.spec = spec
         """Architecture recipe ``{"architecture": name, "arguments": {...}}`` when known."""
-
-    @property
-    def n_classes(self) -> int:
-        return self._n_classes
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self._input_shape
-
-    @property
-    def bounds(self) -> Bounds:
-        return self._bounds
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable forward pass on a tensor already on ``self.device``."""

@@ -4,42 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from warden._jsondata import plain as _plain
 from warden.errors import ReportError
 
 __all__ = ["dumps", "plain", "write_text"]
 
 
 def plain(value: Any, where: str) -> Any:
-    """``value`` as plain JSON data (dicts, lists, str, finite numbers, bool, None).
-
-    Tuples become lists, paths become strings and numpy scalars or arrays become their Python
-    values. Anything else, and any non-finite float, is a :class:`ReportError` naming ``where``.
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ReportError(f"{where}: {value} is not a finite number; JSON reports need one")
-        return float(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, Mapping):
-        return {str(k): plain(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
-    if callable(tolist):
-        return plain(tolist(), where)
-    raise ReportError(f"{where}: a {type(value).__name__} is not JSON data; pass plain values")
+    """``value`` as plain JSON data; anything else is a :class:`ReportError` naming ``where``."""
+    return _plain(value, where, ReportError)
 
 
 def dumps(document: Mapping[str, Any]) -> str:
