@@ -72,3 +72,11 @@ def test_findings_stream_before_later_checks_run(fake_model: Any, fake_data: Any
     stream = iter_findings([first, later], fake_model, fake_data)
     assert next(stream).id == "a.one"
     assert np.isfinite(fake_model(np.zeros((1, 4), np.float32))).all()
+
+
+def test_data_outside_model_bounds_is_refused_up_front(fake_model: Any, fake_data: Any) -> None:
+    from warden.data.dataset import Dataset
+
+    wide = Dataset(np.asarray(fake_data.x) * 10, fake_data.y, "wide")
+    with pytest.raises(InputShapeError, match=r"row \d+ lies outside the model's input bounds"):
+        run(Suite.named("quick"), fake_model, wide)

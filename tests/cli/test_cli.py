@@ -139,3 +139,20 @@ def test_plain_pickle_named_like_a_spec_is_still_refused(tmp_path: Path) -> None
 def test_shape_mismatch_is_a_clean_error(saved_model: Path) -> None:
     result = runner.invoke(app, ["assess", "--model", str(saved_model), "--data", "breast-cancer"])
     _one_line_error(result, "shape")
+
+
+def test_model_without_gradients_is_not_a_silent_pass(digits_model: Any, tmp_path: Path) -> None:
+    from warden.models.export import export_onnx
+
+    onnx_path = export_onnx(digits_model, tmp_path / "digits.bin")
+    base = ["assess", "--model", str(onnx_path), "--data", "digits", "-o", str(tmp_path / "r")]
+    gated = runner.invoke(app, base)
+    assert gated.exit_code == 1, gated.output
+    assert "no threat could be assessed" in gated.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["scorecard"]["overall"] == "N/A"
+    assert [f["id"] for f in report["findings"]][1:] == [
+        "evasion.fgsm.skipped",
+        "evasion.pgd.skipped",
+    ]
+    assert runner.invoke(app, [*base, "--fail-on", "none"]).exit_code == 0

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from warden.assess.check import Check, CheckContext, CheckSkipped, ProgressCallback, _no_progress
 from warden.assess.finding import Finding, Severity
 from warden.assess.result import Assessment
@@ -49,6 +51,12 @@ def check_compatible(model: Model, data: Dataset) -> None:
         raise InputShapeError(
             f"dataset {data.name!r} has label {int(data.y.max())} but the model has only "
             f"{model.n_classes} classes"
+        )
+    outside = ~model.bounds.contains(np.asarray(data.x), atol=1e-5)
+    if outside.any():
+        raise InputShapeError(
+            f"dataset {data.name!r} row {int(np.flatnonzero(outside)[0])} lies outside the "
+            "model's input bounds; clip the data or record bounds that cover it in the model spec"
         )
 
 

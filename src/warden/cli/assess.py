@@ -128,6 +128,13 @@ def assess(
             result = run(chosen, loaded, dataset, progress=progress, model_info={"source": model})
         write_and_tell(result, out_dir)
         print_result(result, fmt)
-    if threshold is not None and result.at_or_above(threshold):
+    if threshold is None:
+        return
+    if result.at_or_above(threshold):
         err.print(f"findings at or above {threshold}: exit {EXIT_FINDINGS}")
+        raise typer.Exit(EXIT_FINDINGS)
+    if not result.scorecard.threats:
+        err.print(
+            f"no threat could be assessed (grade N/A), which is not a pass: exit {EXIT_FINDINGS}"
+        )
         raise typer.Exit(EXIT_FINDINGS)

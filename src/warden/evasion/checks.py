@@ -111,8 +111,8 @@ class EvasionSweep:
         model, data = ctx.model, ctx.data
         if not isinstance(model, TorchModel):
             raise CheckSkipped(
-                f"{self.attack.name} needs gradients; the model is a {type(model).__name__}, "
-                "not a TorchModel"
+                f"{self.attack.name} needs gradients, which a {type(model).__name__} "
+                "does not expose (wrap the network as a TorchModel)"
             )
         unit = self._unit(ctx)
         rel_eps = tuple(sorted(set(self.epsilons) | {self.grade_epsilon}))
