@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import AttackResult, prepare_inputs
+from warden.evasion.base import AttackResult, AttackSettings, finalize, prepare_inputs
 from warden.models.base import Model
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class L2Hooks:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GradientAttack(ABC):
+class GradientAttack(AttackSettings, ABC):
     """Template of the projected-gradient loop; subclasses pick the norm hooks and defaults."""
 
     eps: float
@@ -108,18 +108,15 @@ class GradientAttack(ABC):
     """Start from a uniform random point of the ε-ball instead of the clean input."""
     restarts: int = 1
     """Independent runs; a sample counts as fooled if any run fools the model."""
-    seed: int = 0
-    """Seed of the random starts; same seed, same result."""
-    batch_size: int = 256
-    """Inputs attacked at once."""
 
     hooks: ClassVar[type[LinfHooks] | type[L2Hooks]]
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not (math.isfinite(self.eps) and self.eps >= 0):
             raise AttackError(f"eps must be a finite number >= 0, got {self.eps}")
-        if self.steps < 1 or self.restarts < 1 or self.batch_size < 1:
-            raise AttackError("steps, restarts and batch_size must be at least 1")
+        if self.steps < 1 or self.restarts < 1:
+            raise AttackError("steps and restarts must be at least 1")
         if self.step_size is not None and not (
             self.step_size > 0 and math.isfinite(self.step_size)
         ):
@@ -155,26 +152,16 @@ class GradientAttack(ABC):
                 f"(got {type(model).__name__}); black-box attacks work on any model"
             )
         xs, ys, ts = prepare_inputs(model, x, y, targets)
-        outs = [
-            self._attack_batch(
-                model,
-                xs[s : s + self.batch_size],
-                ys[s : s + self.batch_size],
-                None if ts is None else ts[s : s + self.batch_size],
-                s,
+        mutable = self.mutable_mask(model.input_shape)
+        adv, queries = np.array(xs, copy=True), 0
+        for s in range(0, len(xs), self.batch_size):
+            part = slice(s, s + self.batch_size)
+            adv[part], q = self._attack_batch(
+                model, xs[part], ys[part], None if ts is None else ts[part], s, mutable
             )
-            for s in range(0, len(xs), self.batch_size)
-        ]
-        if not outs:
-            empty = np.zeros((0,), np.float32)
-            return AttackResult(xs.copy(), np.zeros(0, bool), empty, 0, self.norm, self.eps)
-        return AttackResult(
-            x_adv=np.concatenate([o[0] for o in outs]),
-            success=np.concatenate([o[1] for o in outs]),
-            norms=np.concatenate([o[2] for o in outs]),
-            queries=sum(o[3] for o in outs),
-            norm=self.norm,
-            eps=self.eps,
+            queries += q
+        return finalize(
+            model, xs, adv, ys, ts, norm=self.norm, eps=self.eps, queries=queries, mutable=mutable
         )
 
     def _attack_batch(
@@ -184,7 +171,8 @@ class GradientAttack(ABC):
         y_np: NDArray[np.int64],
         t_np: NDArray[np.int64] | None,
         offset: int,
-    ) -> tuple[NDArray[np.float32], NDArray[np.bool_], NDArray[np.float32], int]:
+        mutable_np: NDArray[np.float32],
+    ) -> tuple[NDArray[np.float32], int]:
         import torch
         import torch.nn.functional as F
 
@@ -193,6 +181,7 @@ class GradientAttack(ABC):
         labels = torch.from_numpy(t_np if t_np is not None else y_np).to(model.device)
         targeted = t_np is not None
         lo, hi = model.bounds_tensors()
+        mutable = torch.from_numpy(mutable_np).to(model.device)
         sign = -1.0 if targeted else 1.0
 
         def fooled(logits: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
@@ -211,6 +200,7 @@ class GradientAttack(ABC):
                 break
             xa, la = x0[active], labels[active]
             delta = h.random_start(xa, self.eps, gen) if self.random_start else torch.zeros_like(xa)
+            delta = delta * mutable
             xk = torch.clamp(xa + delta, lo, hi)
             for k in range(self.steps + 1):
                 leaf = xk.detach().requires_grad_(k < self.steps)
@@ -230,15 +220,8 @@ class GradientAttack(ABC):
                 (grad,) = torch.autograd.grad(loss, leaf)
                 active, xa, la = active[keep], xa[keep], la[keep]
                 with torch.no_grad():
-                    moved = leaf.detach()[keep] + step * h.normalize(grad[keep])
+                    moved = leaf.detach()[keep] + step * h.normalize(grad[keep] * mutable)
                     xk = torch.clamp(xa + h.project(moved - xa, self.eps), lo, hi)
             if len(active):
                 best[active] = xk.detach()  # last iterate of the unsuccessful samples
-        with torch.no_grad():
-            norms = h.measure(best - x0)
-        return (
-            best.cpu().numpy(),
-            success.cpu().numpy(),
-            norms.cpu().numpy().astype(np.float32),
-            queries,
-        )
+        return best.cpu().numpy(), queries
