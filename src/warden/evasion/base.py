@@ -182,12 +182,17 @@ def finalize(
     queries: int,
     mutable: NDArray[np.float32] | None = None,
     budget_exhausted: bool = False,
+    pred: NDArray[np.int64] | None = None,
 ) -> AttackResult:
     """Enforce the invariants and build the result.
 
     Clips ``x_adv`` into the model's bounds, restores immutable features (``mutable == 0``),
     puts back the clean input wherever the attack failed to stay within ``eps``, then
     re-evaluates success with one forward pass (counted in ``queries``).
+
+    A black-box attack that already knows the model's label for each row of ``x_adv`` passes
+    it as ``pred``: then only rows the invariants changed are evaluated again, so no query is
+    spent on verification (the model's budget may be gone).
     """
     _validate_eps(eps)
     budget = math.inf if eps is None else float(eps)
@@ -199,13 +204,26 @@ def finalize(
     if over.any():  # an over-budget point is not an adversarial example at this budget
         adv[over] = x[over]
         norms[over] = 0.0
-    pred = predict_labels(model, adv) if len(adv) else np.zeros(0, np.int64)
-    success = pred == targets if targets is not None else pred != y
+    # Rows put back to the clean input are failures: an input the model already got wrong
+    # never needs a perturbation, so it cannot be over budget.
+    given = np.asarray(x_adv, np.float32)
+    if pred is None:
+        stale = ~over
+        labels = np.zeros(len(adv), np.int64)
+    else:
+        labels = np.asarray(pred, np.int64).copy()
+        changed = ~np.all((adv == given).reshape(len(adv), -1), axis=1)
+        stale = changed & ~over
+    if stale.any():
+        labels[stale] = predict_labels(model, adv[stale])
+        queries += int(stale.sum())
+    success = (labels == targets) if targets is not None else (labels != y)
+    success &= ~over
     return AttackResult(
         x_adv=adv,
         success=np.asarray(success, bool),
         norms=norms,
-        queries=int(queries + len(adv)),
+        queries=int(queries),
         norm=norm,
         eps=budget,
         budget_exhausted=budget_exhausted,
