@@ -100,6 +100,8 @@ def _load_builtin_checks() -> None:
     # Each threat package registers its checks when imported; import them on first use.
     import warden.assess.baseline
     import warden.evasion.checks  # noqa: F401
+    import warden.evasion.ensemble_checks  # noqa: F401
+    import warden.evasion.minimal_checks  # noqa: F401
 
 
 def check_names() -> list[str]:

@@ -52,6 +52,13 @@ class Options:
             out.append(float(v))
         return tuple(out)
 
+    def text(self, key: str, default: str | None) -> str | None:
+        """A string option (``default`` when absent)."""
+        value = self._get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{self.check}: option {key!r} must be a string")
+        return value
+
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         """One of ``choices``."""
         value = self._get(key, default)

@@ -8,6 +8,7 @@ import typer
 
 from warden.cli._common import out, setup_logging
 from warden.cli.assess import assess
+from warden.cli.attack import attack
 from warden.cli.demo import demo
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ def version() -> None:
 
 
 app.command()(assess)
+app.command()(attack)
 app.command()(demo)
 
 

@@ -164,6 +164,35 @@ class PerClass:
 
 
 @dataclass(frozen=True)
+class Histogram:
+    """A finding's ``evidence["histogram"]``: per-sample values (minimal perturbations)."""
+
+    values: tuple[float, ...]
+    """One value per sample (may be empty: nothing was flipped)."""
+    x_label: str
+    """What the values measure."""
+    series: str
+    """Legend label."""
+    marker: float | None
+    """A reference value drawn as a vertical line (the grading budget), when given."""
+
+    @classmethod
+    def from_evidence(cls, data: Any, default_series: str) -> Histogram:
+        """Validate ``evidence["histogram"]``; :class:`ReportError` says what is wrong."""
+        if not isinstance(data, Mapping):
+            raise ReportError("evidence.histogram must be an object with a values list")
+        values = data.get("values")
+        if not isinstance(values, (list, tuple)):
+            raise ReportError("histogram.values must be a list of numbers")
+        return cls(
+            values=_numbers(values, "histogram.values") if values else (),
+            x_label=_text(data.get("x_label"), "value"),
+            series=_text(data.get("series"), default_series),
+            marker=_number(data.get("grade_epsilon")),
+        )
+
+
+@dataclass(frozen=True)
 class Examples:
     """A finding's ``evidence["examples"]``: clean inputs and their adversarial versions."""
 
@@ -323,6 +352,22 @@ def _per_class_svg(pc: PerClass, salt: str, title: str) -> Markup:
         return _to_svg(fig, salt, title)
 
 
+def _histogram_svg(h: Histogram, salt: str, title: str) -> Markup:
+    with _figure(8.4, 3.2) as fig:
+        ax = fig.add_subplot()
+        if h.values:
+            bins = min(40, max(5, int(len(h.values) ** 0.5) * 2))
+            ax.hist(h.values, bins=bins, color=_ADV, alpha=0.85, label=h.series)
+        if h.marker is not None:
+            ax.axvline(h.marker, color="#7b8794", linestyle="--", linewidth=1.0, label="grading ε")
+        ax.set_xlabel(h.x_label)
+        ax.set_ylabel("samples")
+        ax.grid(True, axis="y", color="#e4e7eb", linewidth=0.8)
+        ax.set_axisbelow(True)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, fontsize=8.5)
+        return _to_svg(fig, salt, title)
+
+
 def _examples_svg(ex: Examples, salt: str, title: str) -> Markup:
     import numpy as np
 
@@ -425,7 +470,11 @@ def _context(a: Assessment) -> dict[str, Any]:
     curves: list[tuple[Finding, Curve]] = []
     per_class: list[tuple[Finding, PerClass]] = []
     examples: list[tuple[Finding, Examples]] = []
+    histograms: list[tuple[Finding, Histogram]] = []
     for f in a.findings:
+        hist = parse(f, "histogram", lambda d, f=f: Histogram.from_evidence(d, f.id))
+        if hist is not None:
+            histograms.append((f, hist))
         curve = parse(f, "curve", lambda d, f=f: Curve.from_evidence(d, f.id))
         if curve is not None:
             curves.append((f, curve))
@@ -453,6 +502,10 @@ def _context(a: Assessment) -> dict[str, Any]:
     per_class_plots = [
         {"finding": f, "svg": _per_class_svg(pc, f"per-class-{i}", f"Per-class accuracy: {f.id}")}
         for i, (f, pc) in enumerate(per_class)
+    ]
+    histogram_plots = [
+        {"finding": f, "svg": _histogram_svg(h, f"hist-{i}", f"Minimal perturbations: {f.id}")}
+        for i, (f, h) in enumerate(histograms)
     ]
     example_plots = [
         {"finding": f, "svg": _examples_svg(ex, f"examples-{i}", f"Examples: {f.id}")}
@@ -486,6 +539,7 @@ def _context(a: Assessment) -> dict[str, Any]:
         "per_finding_curves": per_finding_curves,
         "per_class_plots": per_class_plots,
         "example_plots": example_plots,
+        "histogram_plots": histogram_plots,
         "findings": findings,
         "notes": notes,
         "duration": _fmt(float(a.duration_s)),
