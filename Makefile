@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
+# Benchmark peer, installed --no-deps: it declares torchvision (no CPU build here) and an old
+# requests pin, but imports neither.
+TORCHATTACKS := torchattacks==3.5.1
 EXTRAS := torch,onnx,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test lint typecheck pytest venv clean
+.PHONY: demo test lint typecheck pytest venv bench clean
 
 venv: $(STAMP)
 
@@ -16,6 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --no-deps $(TORCHATTACKS)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -33,6 +37,10 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# Side-by-side speed and strength against ART and torchattacks (~10 min on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/evasion.py
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache

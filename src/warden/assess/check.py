@@ -99,8 +99,8 @@ def register_check(name: str, factory: CheckFactory) -> None:
 def _load_builtin_checks() -> None:
     # Each threat package registers its checks when imported; import them on first use.
     import warden.assess.baseline
-    import warden.evasion.checks  # noqa: F401
-    import warden.evasion.ensemble_checks  # noqa: F401
+    import warden.evasion.checks
+    import warden.evasion.ensemble_checks
     import warden.evasion.minimal_checks  # noqa: F401
 
 
