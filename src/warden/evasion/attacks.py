@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from warden.errors import AttackError
+from warden.evasion.base import Attack
 from warden.evasion.fgsm import FGSM
+from warden.evasion.hopskipjump import HopSkipJump
 from warden.evasion.pgd import L2PGD, PGD
 from warden.evasion.registry import AttackInfo, register_attack
+from warden.evasion.square import SquareAttack
+
+
+def preset(cls: Callable[..., Attack], **fixed: Any) -> Callable[..., Attack]:
+    """A factory for ``cls`` with ``fixed`` settings that callers may not override."""
+
+    def factory(**settings: Any) -> Attack:
+        clash = sorted(set(settings) & set(fixed))
+        if clash:
+            raise AttackError(f"{', '.join(clash)} is fixed by the attack's name")
+        return cls(**fixed, **settings)
+
+    return factory
+
 
 register_attack(AttackInfo("fgsm", FGSM, "whitebox", "linf", summary="FGSM, one L-inf step"))
 register_attack(
@@ -12,4 +32,42 @@ register_attack(
 )
 register_attack(
     AttackInfo("pgd-l2", L2PGD, "whitebox", "l2", summary="PGD L2, random start, restarts")
+)
+register_attack(
+    AttackInfo(
+        "square-linf",
+        preset(SquareAttack, norm="linf"),
+        "score",
+        "linf",
+        summary="Square Attack L-inf: score-based random search, query budget per sample",
+    )
+)
+register_attack(
+    AttackInfo(
+        "square-l2",
+        preset(SquareAttack, norm="l2"),
+        "score",
+        "l2",
+        summary="Square Attack L2: score-based random search, query budget per sample",
+    )
+)
+register_attack(
+    AttackInfo(
+        "hsj-l2",
+        preset(HopSkipJump, norm="l2"),
+        "decision",
+        "l2",
+        minimal=True,
+        summary="HopSkipJump L2: labels only, minimal perturbation",
+    )
+)
+register_attack(
+    AttackInfo(
+        "hsj-linf",
+        preset(HopSkipJump, norm="linf"),
+        "decision",
+        "linf",
+        minimal=True,
+        summary="HopSkipJump L-inf: labels only, minimal perturbation",
+    )
 )

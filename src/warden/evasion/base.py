@@ -131,7 +131,8 @@ def _validate_eps(eps: float | None) -> None:
 
 def measure_norms(delta: NDArray[Any], norm: str) -> NDArray[np.float32]:
     """Per-sample L∞ or L2 norm of ``delta`` (computed in float64)."""
-    flat = np.asarray(delta, np.float64).reshape(len(delta), -1)
+    arr = np.asarray(delta, np.float64)
+    flat = arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
     if norm == "linf":
         out = np.abs(flat).max(axis=1) if flat.shape[1] else np.zeros(len(flat))
     elif norm == "l2":
