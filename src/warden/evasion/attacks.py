@@ -7,6 +7,9 @@ from typing import Any
 
 from warden.errors import AttackError
 from warden.evasion.base import Attack
+from warden.evasion.cw import CarliniWagnerL2
+from warden.evasion.deepfool import DeepFool
+from warden.evasion.fab import FAB
 from warden.evasion.fgsm import FGSM
 from warden.evasion.hopskipjump import HopSkipJump
 from warden.evasion.pgd import L2PGD, PGD
@@ -69,5 +72,55 @@ register_attack(
         "linf",
         minimal=True,
         summary="HopSkipJump L-inf: labels only, minimal perturbation",
+    )
+)
+register_attack(
+    AttackInfo(
+        "cw-l2",
+        CarliniWagnerL2,
+        "whitebox",
+        "l2",
+        minimal=True,
+        summary="Carlini-Wagner L2, binary search over c, minimal L2",
+    )
+)
+register_attack(
+    AttackInfo(
+        "deepfool",
+        preset(DeepFool, norm="l2"),
+        "whitebox",
+        "l2",
+        minimal=True,
+        summary="DeepFool L2, linearised closest boundary, minimal L2",
+    )
+)
+register_attack(
+    AttackInfo(
+        "deepfool-linf",
+        preset(DeepFool, norm="linf"),
+        "whitebox",
+        "linf",
+        minimal=True,
+        summary="DeepFool L-inf (lp dual step), minimal L-inf",
+    )
+)
+register_attack(
+    AttackInfo(
+        "fab-t-linf",
+        preset(FAB, norm="linf"),
+        "whitebox",
+        "linf",
+        minimal=True,
+        summary="FAB-T (as in AutoAttack): targeted fast adaptive boundary, minimal L-inf",
+    )
+)
+register_attack(
+    AttackInfo(
+        "fab-t-l2",
+        preset(FAB, norm="l2"),
+        "whitebox",
+        "l2",
+        minimal=True,
+        summary="FAB-T: targeted fast adaptive boundary, minimal L2",
     )
 )

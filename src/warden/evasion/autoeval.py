@@ -33,7 +33,7 @@ VERSIONS: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {
     "standard": (
         ("apgd-ce", "apgd-ce-l2", {"steps": 100}),
         ("apgd-t", "apgd-t-l2", {"steps": 100, "n_target_classes": 9}),
-        ("fab-t", "fab-t-l2", {"steps": 100, "n_target_classes": 9}),
+        ("fab-t-linf", "fab-t-l2", {"steps": 100, "n_target_classes": 9}),
         ("square-linf", "square-l2", {"max_queries": 5000}),
     ),
     "quick": (
