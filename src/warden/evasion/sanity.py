@@ -68,7 +68,8 @@ def gradient_stats(model: Any, x: NDArray[Any], y: NDArray[Any]) -> GradientStat
 
     xt = model.to_tensor(x).requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(model.logits(xt), torch.from_numpy(np.asarray(y, np.int64)))
+        labels = torch.from_numpy(np.array(y, dtype=np.int64))
+        loss = F.cross_entropy(model.logits(xt), labels)
         (grad,) = torch.autograd.grad(loss * len(xt), xt)
     norms = grad.detach().flatten(1).norm(dim=1).cpu().numpy().astype(np.float64)
     return GradientStats(
