@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from warden.errors import AttackError
+from warden.evasion.apgd import APGD, APGDT
 from warden.evasion.base import Attack
 from warden.evasion.cw import CarliniWagnerL2
 from warden.evasion.deepfool import DeepFool
@@ -122,5 +123,65 @@ register_attack(
         "l2",
         minimal=True,
         summary="FAB-T: targeted fast adaptive boundary, minimal L2",
+    )
+)
+register_attack(
+    AttackInfo(
+        "apgd-ce",
+        preset(APGD, loss="ce", norm="linf"),
+        "whitebox",
+        "linf",
+        summary="APGD, cross-entropy, L-inf (Croce & Hein 2020)",
+        min_classes=2,
+    )
+)
+register_attack(
+    AttackInfo(
+        "apgd-dlr",
+        preset(APGD, loss="dlr", norm="linf"),
+        "whitebox",
+        "linf",
+        summary="APGD, DLR loss, L-inf (Croce & Hein 2020)",
+        min_classes=3,
+    )
+)
+register_attack(
+    AttackInfo(
+        "apgd-ce-l2",
+        preset(APGD, loss="ce", norm="l2"),
+        "whitebox",
+        "l2",
+        summary="APGD, cross-entropy, L2 (Croce & Hein 2020)",
+        min_classes=2,
+    )
+)
+register_attack(
+    AttackInfo(
+        "apgd-dlr-l2",
+        preset(APGD, loss="dlr", norm="l2"),
+        "whitebox",
+        "l2",
+        summary="APGD, DLR loss, L2 (Croce & Hein 2020)",
+        min_classes=3,
+    )
+)
+register_attack(
+    AttackInfo(
+        "apgd-t",
+        preset(APGDT, norm="linf"),
+        "whitebox",
+        "linf",
+        summary="APGD-T, targeted DLR toward the top-k classes, L-inf",
+        min_classes=4,
+    )
+)
+register_attack(
+    AttackInfo(
+        "apgd-t-l2",
+        preset(APGDT, norm="l2"),
+        "whitebox",
+        "l2",
+        summary="APGD-T, targeted DLR toward the top-k classes, L2",
+        min_classes=4,
     )
 )

@@ -104,7 +104,9 @@ class AutoEvaluate:
                 skipped.append(name)
                 continue
             info = attack_info(name)
-            if info.kind == "whitebox" and not isinstance(model, TorchModel):
+            if model.n_classes < info.min_classes or (
+                info.kind == "whitebox" and not isinstance(model, TorchModel)
+            ):
                 skipped.append(name)
                 continue
             opts = dict(settings)

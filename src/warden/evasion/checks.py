@@ -241,6 +241,15 @@ class EvasionSweep:
         for attack in self.attacks:
             if attack_info(attack.name).kind == "whitebox":
                 require_gradients(model, attack.name)
+        usable = tuple(
+            a for a in self.attacks if attack_info(a.name).min_classes <= model.n_classes
+        )
+        if not usable:
+            raise CheckSkipped(
+                f"{', '.join(a.name for a in self.attacks)} need more than "
+                f"{model.n_classes} classes"
+            )
+        skipped = [a.name for a in self.attacks if a not in usable]
         unit = eps_unit(model, self.scale)
         rel = tuple(sorted(set(self.epsilons) | {self.grade_epsilon}))
         eps_abs = [e * unit for e in rel]
@@ -248,11 +257,11 @@ class EvasionSweep:
         x, y = np.asarray(data.x), np.asarray(data.y)
         clean_pred = predict_labels(model, x)
         correct = clean_pred == y
-        total, done = len(rel) * len(self.attacks), 0
+        total, done = len(rel) * len(usable), 0
         fooled_any = {e: np.zeros(len(y), bool) for e in eps_abs}
         worst_adv = np.array(x, copy=True)
         queries = 0
-        for template in self.attacks:
+        for template in usable:
             attack = dataclasses.replace(template, seed=ctx.seed)  # type: ignore[type-var]
 
             def tick(point: RobustPoint, attack: Attack = attack) -> None:
@@ -291,13 +300,13 @@ class EvasionSweep:
                 summary=f"{attack.name} ({attack.norm}) ran at {len(points)} budgets. ",
                 n_examples=self.examples,
             )
-        if len(self.attacks) > 1:
-            names = ", ".join(a.name for a in self.attacks)
+        if len(usable) > 1:
+            names = ", ".join(a.name for a in usable)
             yield robustness_finding(
                 check=self.name,
                 fid=f"{self.name}.worst-case",
                 label="worst case",
-                norm=self.attacks[0].norm,
+                norm=usable[0].norm,
                 data=data,
                 model=model,
                 clean_pred=clean_pred,
@@ -310,6 +319,11 @@ class EvasionSweep:
                 summary=(
                     f"Worst case per sample over {names}: a sample counts as robust only if "
                     "every attack failed on it. "
+                    + (
+                        f"Not run ({model.n_classes} classes): {', '.join(skipped)}. "
+                        if skipped
+                        else ""
+                    )
                 ),
                 n_examples=self.examples,
             )

@@ -138,7 +138,7 @@ class TransferCheck:
     examples: int = 4
     steps: int = 20
     """PGD steps on the surrogate."""
-    epochs: int = 15
+    epochs: int = 30
     """Surrogate training epochs."""
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
@@ -229,7 +229,7 @@ def _transfer_factory(raw: Mapping[str, Any]) -> TransferCheck:
     check = TransferCheck(
         name="evasion.transfer",
         steps=opts.integer("steps", 20, minimum=1),
-        epochs=opts.integer("epochs", 15, minimum=1),
+        epochs=opts.integer("epochs", 30, minimum=1),
         **sweep_options(opts),
     )
     opts.done()

@@ -31,6 +31,8 @@ class AttackInfo:
     """A minimal-perturbation attack: ``eps`` is optional and caps the result."""
     summary: str = ""
     """One line for ``warden attack --help`` and the docs."""
+    min_classes: int = 2
+    """Fewest classes the attack works with (the DLR losses need 3, targeted DLR 4)."""
 
 
 _ATTACKS: dict[str, AttackInfo] = {}
