@@ -34,6 +34,17 @@ _EXPORTS: dict[str, str] = {
     "FGSM": "warden.evasion.fgsm",
     "L2PGD": "warden.evasion.pgd",
     "PGD": "warden.evasion.pgd",
+    "APGD": "warden.evasion.apgd",
+    "APGDT": "warden.evasion.apgd",
+    "AutoEvaluate": "warden.evasion.autoeval",
+    "CarliniWagnerL2": "warden.evasion.cw",
+    "DeepFool": "warden.evasion.deepfool",
+    "FAB": "warden.evasion.fab",
+    "HopSkipJump": "warden.evasion.hopskipjump",
+    "SquareAttack": "warden.evasion.square",
+    "TransferAttack": "warden.evasion.transfer",
+    "create_attack": "warden.evasion.registry",
+    "attack_names": "warden.evasion.registry",
     # assessment
     "Assessment": "warden.assess.result",
     "CheckSpec": "warden.assess.suite",
@@ -48,14 +59,21 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "APGD",
+    "APGDT",
     "Assessment",
     "AttackResult",
+    "AutoEvaluate",
     "Bounds",
     "CallableModel",
+    "CarliniWagnerL2",
     "CheckSpec",
     "Dataset",
+    "DeepFool",
+    "FAB",
     "FGSM",
     "Finding",
+    "HopSkipJump",
     "HttpModel",
     "L2PGD",
     "Model",
@@ -64,11 +82,15 @@ __all__ = [
     "Scorecard",
     "Severity",
     "SklearnModel",
+    "SquareAttack",
     "Suite",
     "TorchModel",
     "TrainConfig",
+    "TransferAttack",
     "WardenError",
     "__version__",
+    "attack_names",
+    "create_attack",
     "export_onnx",
     "export_torchscript",
     "load_dataset",
@@ -86,9 +108,18 @@ if TYPE_CHECKING:
     from warden.data.dataset import Dataset
     from warden.data.loaders import load_dataset
     from warden.errors import WardenError
+    from warden.evasion.apgd import APGD, APGDT
+    from warden.evasion.autoeval import AutoEvaluate
     from warden.evasion.base import AttackResult
+    from warden.evasion.cw import CarliniWagnerL2
+    from warden.evasion.deepfool import DeepFool
+    from warden.evasion.fab import FAB
     from warden.evasion.fgsm import FGSM
+    from warden.evasion.hopskipjump import HopSkipJump
     from warden.evasion.pgd import L2PGD, PGD
+    from warden.evasion.registry import attack_names, create_attack
+    from warden.evasion.square import SquareAttack
+    from warden.evasion.transfer import TransferAttack
     from warden.models.base import Bounds, Model
     from warden.models.callable import CallableModel
     from warden.models.export import export_onnx, export_torchscript

@@ -143,28 +143,42 @@ class Suite:
         )
 
 
+_SWEEP = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]
+
 BUILTIN_SUITES: dict[str, Suite] = {
     "quick": Suite(
         name="quick",
-        description="CI-fast: baseline accuracy, FGSM and 10-step PGD (L-inf) on 200 samples.",
+        description=(
+            "CI-fast: baseline accuracy, FGSM, 10-step PGD, the quick AutoEvaluate ensemble "
+            "and the gradient-masking sanity checks, on 200 samples."
+        ),
         max_samples=200,
         checks=(
             CheckSpec("baseline.accuracy"),
             CheckSpec("evasion.fgsm", {"epsilons": [0.02, 0.05, 0.1, 0.2]}),
             CheckSpec("evasion.pgd", {"epsilons": [0.02, 0.05, 0.1, 0.2], "steps": 10}),
+            CheckSpec("evasion.autoattack", {"version": "quick"}),
+            CheckSpec("evasion.sanity"),
         ),
     ),
     "standard": Suite(
         name="standard",
-        description="Baseline, FGSM and 50-step PGD (L-inf, 2 restarts) on 1000 samples.",
+        description=(
+            "Every ML01 check: sweeps of FGSM, PGD, APGD-CE/APGD-T and Square, HopSkipJump, "
+            "minimal perturbations, transfer, AutoEvaluate (standard) and sanity, on 1000 samples."
+        ),
         max_samples=1000,
         checks=(
             CheckSpec("baseline.accuracy"),
-            CheckSpec("evasion.fgsm", {"epsilons": [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]}),
-            CheckSpec(
-                "evasion.pgd",
-                {"epsilons": [0.01, 0.02, 0.05, 0.1, 0.2, 0.3], "steps": 50, "restarts": 2},
-            ),
+            CheckSpec("evasion.fgsm", {"epsilons": _SWEEP}),
+            CheckSpec("evasion.pgd", {"epsilons": _SWEEP, "steps": 50, "restarts": 2}),
+            CheckSpec("evasion.whitebox", {"epsilons": _SWEEP, "steps": 100}),
+            CheckSpec("evasion.blackbox", {"epsilons": _SWEEP, "max_queries": 1000}),
+            CheckSpec("evasion.decision", {"epsilons": _SWEEP, "max_queries": 2000}),
+            CheckSpec("evasion.minimal_perturbation", {"epsilons": _SWEEP}),
+            CheckSpec("evasion.transfer", {"epsilons": _SWEEP}),
+            CheckSpec("evasion.autoattack", {"version": "standard"}),
+            CheckSpec("evasion.sanity"),
         ),
     ),
 }
