@@ -38,7 +38,7 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-# Side-by-side speed and strength against ART and torchattacks (~10 min on 2 cores).
+# Side-by-side speed and strength against ART and torchattacks (about 7 min on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/evasion.py
 

@@ -92,3 +92,11 @@ def digits_model(digits_split: tuple[Dataset, Dataset]) -> Any:
     from warden.models.zoo import TrainConfig, train_model
 
     return train_model(digits_split[0], config=TrainConfig(epochs=8, seed=0))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One intra-op thread: the test models are tiny, and two threads on two shared cores
+    stall at OpenMP barriers (measured 10-20x slower under load)."""
+    import torch
+
+    torch.set_num_threads(1)

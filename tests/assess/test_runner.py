@@ -41,9 +41,16 @@ def test_quick_suite_on_a_trained_cnn(digits_model: Any, digits_split: Any) -> N
     events: list[ProgressEvent] = []
     result = run(Suite.named("quick"), digits_model, digits_split[1], progress=events.append)
     ids = [f.id for f in result.findings]
-    assert ids == ["baseline.accuracy", "evasion.fgsm", "evasion.pgd"]
+    assert ids == [
+        "baseline.accuracy",
+        "evasion.fgsm",
+        "evasion.pgd",
+        "evasion.autoattack",
+        "evasion.sanity",
+    ]
     clean = result.findings[0].metrics["accuracy"]
-    fgsm, pgd = result.findings[1], result.findings[2]
+    fgsm, pgd, auto = result.findings[1], result.findings[2], result.findings[3]
+    assert auto.metrics["worst_case_robust_accuracy"] <= pgd.metrics["robust_accuracy"] + 0.02
     for f in (fgsm, pgd):
         curve = f.evidence["curve"]
         assert curve["x"] == sorted(curve["x"])

@@ -59,7 +59,7 @@ def test_assess_writes_reports_and_gates_on_severity(saved_model: Path, tmp_path
     lenient = runner.invoke(app, [*args, "--fail-on", "none", "--format", "json"])
     assert lenient.exit_code == 0, lenient.output
     doc = json.loads(lenient.stdout)
-    assert [f["id"] for f in doc["findings"]] == [
+    assert [f["id"] for f in doc["findings"]][:3] == [
         "baseline.accuracy",
         "evasion.fgsm",
         "evasion.pgd",
@@ -145,7 +145,13 @@ def test_model_without_gradients_is_not_a_silent_pass(digits_model: Any, tmp_pat
     from warden.models.export import export_onnx
 
     onnx_path = export_onnx(digits_model, tmp_path / "digits.bin")
-    base = ["assess", "--model", str(onnx_path), "--data", "digits", "-o", str(tmp_path / "r")]
+    suite = tmp_path / "whitebox.toml"
+    suite.write_text(
+        'name = "wb"\nmax_samples = 40\n[[checks]]\nname = "baseline.accuracy"\n'
+        '[[checks]]\nname = "evasion.fgsm"\n[[checks]]\nname = "evasion.pgd"\n'
+    )
+    base = ["assess", "--model", str(onnx_path), "--data", "digits", "-o", str(tmp_path / "r"),
+            "--suite", str(suite)]  # fmt: skip
     gated = runner.invoke(app, base)
     assert gated.exit_code == 1, gated.output
     assert "no threat could be assessed" in gated.stderr
@@ -156,3 +162,21 @@ def test_model_without_gradients_is_not_a_silent_pass(digits_model: Any, tmp_pat
         "evasion.pgd.skipped",
     ]
     assert runner.invoke(app, [*base, "--fail-on", "none"]).exit_code == 0
+
+
+def test_quick_suite_grades_an_onnx_model_with_black_box_members(
+    digits_model: Any, tmp_path: Path
+) -> None:
+    from warden.models.export import export_onnx
+
+    onnx_path = export_onnx(digits_model, tmp_path / "digits.onnx")
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app, ["assess", "-m", str(onnx_path), "-d", "digits", "-o", str(out), "--fail-on", "none"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    auto = next(f for f in report["findings"] if f["id"] == "evasion.autoattack")
+    assert "apgd-ce" in auto["metrics"]["skipped_members"]
+    assert "robust_accuracy[square-linf]" in auto["metrics"]
+    assert report["scorecard"]["overall"] in "BCDF"
