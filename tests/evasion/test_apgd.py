@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import warden.evasion.apgd as apgd_module
+import warden.evasion.whitebox as whitebox_module
 from warden.errors import AttackError
 from warden.evasion import PGD, Attack, AttackResult
 from warden.evasion.apgd import APGD, APGDT, AutoPGD, _State, checkpoint_schedule
@@ -189,7 +189,7 @@ def test_immutable_features_never_change(
         seen.append(np.array(x_adv, copy=True))
         return finalize(model, x, x_adv, *args, **kwargs)
 
-    monkeypatch.setattr(apgd_module, "finalize", spy)
+    monkeypatch.setattr(whitebox_module, "finalize", spy)
     x, y = _data(digits_split, 64)
     eps = 0.2 if norm == "linf" else 1.5
     attack = APGD(eps=eps, norm=norm, steps=20, immutable=tuple(range(0, 64, 2)))

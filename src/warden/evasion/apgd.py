@@ -22,20 +22,20 @@ Every iterate that fools the model is kept; fooled samples leave the loop at onc
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from itertools import product
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import NORMS, AttackResult, AttackSettings, finalize, prepare_inputs
+from warden.evasion.base import NORMS
 from warden.evasion.gradient import L2Hooks, LinfHooks
 from warden.evasion.losses import cross_entropy, dlr_loss, targeted_cross_entropy, targeted_dlr_loss
-from warden.models.base import Model
+from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -122,7 +122,7 @@ class _State:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AutoPGD(AttackSettings, ABC):
+class AutoPGD(WhiteBoxAttack):
     """Settings and loop shared by :class:`APGD` and :class:`APGDT`."""
 
     eps: float
@@ -138,8 +138,6 @@ class AutoPGD(AttackSettings, ABC):
     the last checkpoint."""
     alpha: float = 0.75
     """Momentum weight α; 1 turns momentum off."""
-
-    accepts_targets: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -160,6 +158,14 @@ class AutoPGD(AttackSettings, ABC):
     @abstractmethod
     def _min_classes(self, targeted: bool) -> int: ...
 
+    def _check_model(self, model: TorchModel, targeted: bool) -> None:
+        need = self._min_classes(targeted)
+        if model.n_classes < need:
+            raise AttackError(
+                f"{self.name} needs at least {need} classes (its DLR loss compares the top "
+                f"logits), the model has {model.n_classes}; use apgd-ce instead"
+            )
+
     @abstractmethod
     def _objectives(self, z0: Tensor, y: Tensor, t: Tensor | None) -> list[RowFn]:
         """One loss per sequence of runs, from the clean logits ``z0``."""
@@ -167,46 +173,6 @@ class AutoPGD(AttackSettings, ABC):
     @property
     def _suffix(self) -> str:
         return "-l2" if self.norm == "l2" else ""
-
-    def attack(
-        self,
-        model: Model,
-        x: NDArray[Any],
-        y: NDArray[Any],
-        *,
-        targets: NDArray[Any] | None = None,
-    ) -> AttackResult:
-        """Attack ``model`` (a :class:`~warden.models.torch.TorchModel`)."""
-        from warden.models.torch import TorchModel
-
-        if not isinstance(model, TorchModel):
-            raise AttackError(
-                f"{self.name} needs gradients: wrap the model as a TorchModel "
-                f"(got {type(model).__name__}); black-box attacks work on any model"
-            )
-        if targets is not None and not self.accepts_targets:
-            raise AttackError(
-                f"{self.name} picks its own target classes and counts any misclassification; "
-                "call it without targets, or use apgd-ce / apgd-dlr to aim at given targets"
-            )
-        xs, ys, ts = prepare_inputs(model, x, y, targets)
-        need = self._min_classes(ts is not None)
-        if model.n_classes < need:
-            raise AttackError(
-                f"{self.name} needs at least {need} classes (its DLR loss compares the top "
-                f"logits), the model has {model.n_classes}; use apgd-ce instead"
-            )
-        mutable = self.mutable_mask(model.input_shape)
-        adv, queries = xs.copy(), 0
-        for s in range(0, len(xs), self.batch_size):
-            part = slice(s, s + self.batch_size)
-            adv[part], q = self._attack_batch(
-                model, xs[part], ys[part], None if ts is None else ts[part], s, mutable
-            )
-            queries += q
-        return finalize(
-            model, xs, adv, ys, ts, norm=self.norm, eps=self.eps, queries=queries, mutable=mutable
-        )
 
     def _attack_batch(
         self,
@@ -324,7 +290,10 @@ class APGDT(AutoPGD):
     """Target classes tried per sample: the classes ranked 2nd, 3rd, … by the model on the
     clean input; capped at ``n_classes - 1``."""
 
-    accepts_targets: ClassVar[bool] = False
+    targets_hint = (
+        "APGD-T picks its own target classes and counts any misclassification; call it "
+        "without targets, or use apgd-ce / apgd-dlr to aim at given targets"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import AttackResult, AttackSettings, finalize, prepare_inputs
-from warden.models.base import Model
+from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +51,7 @@ def f6_margin(
 
 
 @dataclass(frozen=True, kw_only=True)
-class CarliniWagnerL2(AttackSettings):
+class CarliniWagnerL2(WhiteBoxAttack):
     """Carlini & Wagner L2 attack (2017) with per-sample binary search over ``c``."""
 
     binary_search_steps: int = 9
@@ -98,43 +97,19 @@ class CarliniWagnerL2(AttackSettings):
         """``l2``."""
         return "l2"
 
-    def attack(
-        self,
-        model: Model,
-        x: NDArray[Any],
-        y: NDArray[Any],
-        *,
-        targets: NDArray[Any] | None = None,
-    ) -> AttackResult:
-        """Run the attack on ``model`` (a :class:`~warden.models.torch.TorchModel`)."""
-        from warden.models.torch import TorchModel
-
-        if not isinstance(model, TorchModel):
-            raise AttackError(
-                f"{self.name} needs gradients: wrap the model as a TorchModel "
-                f"(got {type(model).__name__}); black-box attacks work on any model"
-            )
-        xs, ys, ts = prepare_inputs(model, x, y, targets)
-        mutable = self.mutable_mask(model.input_shape)
-        adv, queries = np.array(xs, copy=True), 0
-        for s in range(0, len(xs), self.batch_size):
-            part = slice(s, s + self.batch_size)
-            labels = (ts if ts is not None else ys)[part]
-            adv[part], q = self._attack_batch(model, xs[part], labels, ts is not None, mutable)
-            queries += q
-        return finalize(
-            model, xs, adv, ys, ts, norm=self.norm, eps=self.eps, queries=queries, mutable=mutable
-        )
-
     def _attack_batch(
         self,
         model: TorchModel,
         x_np: NDArray[np.float32],
-        labels_np: NDArray[np.int64],
-        targeted: bool,
+        y_np: NDArray[np.int64],
+        t_np: NDArray[np.int64] | None,
+        offset: int,
         mutable_np: NDArray[np.float32],
     ) -> tuple[NDArray[np.float32], int]:
         import torch
+
+        targeted = t_np is not None
+        labels_np = t_np if t_np is not None else y_np
 
         x_all = model.to_tensor(x_np)
         lab_all = torch.from_numpy(labels_np).to(model.device)

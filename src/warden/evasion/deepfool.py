@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import NORMS, AttackResult, AttackSettings, finalize, prepare_inputs
-from warden.models.base import Model
+from warden.evasion.base import NORMS
+from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
     import torch
@@ -69,8 +69,10 @@ class _LinfStep:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeepFool(AttackSettings):
+class DeepFool(WhiteBoxAttack):
     """DeepFool (Moosavi-Dezfooli et al. 2016), L2 or L∞, minimal perturbation."""
+
+    targets_hint = "DeepFool is untargeted; use cw-l2 or fab-t-linf for targets"
 
     norm: str = "l2"
     """``l2`` (registered as ``deepfool``) or ``linf`` (``deepfool-linf``, the ℓp dual step)."""
@@ -106,40 +108,13 @@ class DeepFool(AttackSettings):
         """``deepfool`` (L2) or ``deepfool-linf``."""
         return "deepfool" if self.norm == "l2" else "deepfool-linf"
 
-    def attack(
-        self,
-        model: Model,
-        x: NDArray[Any],
-        y: NDArray[Any],
-        *,
-        targets: NDArray[Any] | None = None,
-    ) -> AttackResult:
-        """Run DeepFool on ``model`` (a :class:`~warden.models.torch.TorchModel`); untargeted."""
-        from warden.models.torch import TorchModel
-
-        if not isinstance(model, TorchModel):
-            raise AttackError(
-                f"{self.name} needs gradients: wrap the model as a TorchModel "
-                f"(got {type(model).__name__}); black-box attacks work on any model"
-            )
-        if targets is not None:
-            raise AttackError(f"{self.name} is untargeted; use cw-l2 or fab-t for targets")
-        xs, ys, ts = prepare_inputs(model, x, y, targets)
-        mutable = self.mutable_mask(model.input_shape)
-        adv, queries = np.array(xs, copy=True), 0
-        for s in range(0, len(xs), self.batch_size):
-            part = slice(s, s + self.batch_size)
-            adv[part], q = self._attack_batch(model, xs[part], ys[part], mutable)
-            queries += q
-        return finalize(
-            model, xs, adv, ys, ts, norm=self.norm, eps=self.eps, queries=queries, mutable=mutable
-        )
-
     def _attack_batch(
         self,
         model: TorchModel,
         x_np: NDArray[np.float32],
         y_np: NDArray[np.int64],
+        t_np: NDArray[np.int64] | None,
+        offset: int,
         mutable_np: NDArray[np.float32],
     ) -> tuple[NDArray[np.float32], int]:
         import torch

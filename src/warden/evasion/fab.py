@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import NORMS, AttackResult, AttackSettings, finalize, prepare_inputs
-from warden.models.base import Model
+from warden.evasion.base import NORMS
+from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
     import torch
@@ -87,7 +87,7 @@ def _measure(d: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FAB(AttackSettings):
+class FAB(WhiteBoxAttack):
     """FAB-T (Croce & Hein 2020), the targeted Fast Adaptive Boundary attack; minimal norm."""
 
     norm: str = "linf"
@@ -126,35 +126,6 @@ class FAB(AttackSettings):
     def name(self) -> str:
         """``fab-t-linf`` or ``fab-t-l2``."""
         return f"fab-t-{self.norm}"
-
-    def attack(
-        self,
-        model: Model,
-        x: NDArray[Any],
-        y: NDArray[Any],
-        *,
-        targets: NDArray[Any] | None = None,
-    ) -> AttackResult:
-        """Run FAB-T on ``model`` (a :class:`~warden.models.torch.TorchModel`)."""
-        from warden.models.torch import TorchModel
-
-        if not isinstance(model, TorchModel):
-            raise AttackError(
-                f"{self.name} needs gradients: wrap the model as a TorchModel "
-                f"(got {type(model).__name__}); black-box attacks work on any model"
-            )
-        xs, ys, ts = prepare_inputs(model, x, y, targets)
-        mutable = self.mutable_mask(model.input_shape)
-        adv, queries = np.array(xs, copy=True), 0
-        for s in range(0, len(xs), self.batch_size):
-            part = slice(s, s + self.batch_size)
-            adv[part], q = self._attack_batch(
-                model, xs[part], ys[part], None if ts is None else ts[part], s, mutable
-            )
-            queries += q
-        return finalize(
-            model, xs, adv, ys, ts, norm=self.norm, eps=self.eps, queries=queries, mutable=mutable
-        )
 
     def _attack_batch(
         self,

@@ -14,16 +14,15 @@ worse; samples that are already adversarial drop out of the loop (early exit).
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import AttackResult, AttackSettings, finalize, prepare_inputs
-from warden.models.base import Model
+from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
     import torch
@@ -95,7 +94,7 @@ class L2Hooks:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GradientAttack(AttackSettings, ABC):
+class GradientAttack(WhiteBoxAttack):
     """Template of the projected-gradient loop; subclasses pick the norm hooks and defaults."""
 
     eps: float
@@ -134,35 +133,6 @@ class GradientAttack(AttackSettings, ABC):
 
     def _step(self) -> float:
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
-
-    def attack(
-        self,
-        model: Model,
-        x: NDArray[Any],
-        y: NDArray[Any],
-        *,
-        targets: NDArray[Any] | None = None,
-    ) -> AttackResult:
-        """Run the loop on ``model`` (a :class:`~warden.models.torch.TorchModel`)."""
-        from warden.models.torch import TorchModel
-
-        if not isinstance(model, TorchModel):
-            raise AttackError(
-                f"{self.name} needs gradients: wrap the model as a TorchModel "
-                f"(got {type(model).__name__}); black-box attacks work on any model"
-            )
-        xs, ys, ts = prepare_inputs(model, x, y, targets)
-        mutable = self.mutable_mask(model.input_shape)
-        adv, queries = np.array(xs, copy=True), 0
-        for s in range(0, len(xs), self.batch_size):
-            part = slice(s, s + self.batch_size)
-            adv[part], q = self._attack_batch(
-                model, xs[part], ys[part], None if ts is None else ts[part], s, mutable
-            )
-            queries += q
-        return finalize(
-            model, xs, adv, ys, ts, norm=self.norm, eps=self.eps, queries=queries, mutable=mutable
-        )
 
     def _attack_batch(
         self,
