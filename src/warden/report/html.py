@@ -485,11 +485,19 @@ def _context(a: Assessment) -> dict[str, Any]:
         if ex is not None:
             examples.append((f, ex))
 
+    # One combined plot per budget axis: L-inf and L2 budgets do not share a scale.
+    axes: dict[str, list[Curve]] = {}
+    for _, c in curves:
+        axes.setdefault(c.x_label, []).append(c)
+    groups = list(axes.values())
     robustness = None
-    if curves:
-        robustness = _curves_svg(
-            [c for _, c in curves], "robustness", "Robust accuracy against attack budget"
-        )
+    more_robustness = []
+    if groups:
+        robustness = _curves_svg(groups[0], "robustness", "Robust accuracy against attack budget")
+        more_robustness = [
+            _curves_svg(g, f"robustness-{i}", f"Robust accuracy against {g[0].x_label}")
+            for i, g in enumerate(groups[1:], start=1)
+        ]
     per_finding_curves = []
     if len(curves) > 1:
         per_finding_curves = [
@@ -498,6 +506,7 @@ def _context(a: Assessment) -> dict[str, Any]:
                 "svg": _curves_svg([c], f"curve-{i}", f"{f.id}: {c.series}", (5.2, 2.9), i),
             }
             for i, (f, c) in enumerate(curves)
+            if len(c.x) > 1  # a single budget is a number, already in the findings table
         ]
     per_class_plots = [
         {"finding": f, "svg": _per_class_svg(pc, f"per-class-{i}", f"Per-class accuracy: {f.id}")}
@@ -536,6 +545,7 @@ def _context(a: Assessment) -> dict[str, Any]:
         "model_rows": _description(a.model),
         "dataset_rows": _description(a.dataset),
         "robustness": robustness,
+        "more_robustness": more_robustness,
         "per_finding_curves": per_finding_curves,
         "per_class_plots": per_class_plots,
         "example_plots": example_plots,

@@ -56,3 +56,33 @@ def test_bad_histogram_is_a_note_not_a_crash(build_assessment: Any) -> None:
     html = render_html(build_assessment([bad]))
     assert 'id="plot-minimal-perturbation"' not in html
     assert "evidence.histogram was not plotted" in html
+
+
+def _curve_finding(fid: str, x_label: str, xs: list[float]) -> Finding:
+    return Finding(
+        id=fid,
+        check="evasion.x",
+        title=fid,
+        severity=Severity.MEDIUM,
+        owasp=("ML01",),
+        evidence={
+            "curve": {"x": xs, "y": [0.9 - 0.1 * i for i in range(len(xs))], "x_label": x_label}
+        },
+    )
+
+
+def test_budgets_of_different_norms_get_separate_plots(build_assessment: Any) -> None:
+    a = build_assessment(
+        [
+            _curve_finding("evasion.a", "epsilon (linf, input units)", [0.05, 0.1]),
+            _curve_finding("evasion.b", "epsilon (l2, input units)", [0.5, 1.0, 2.0]),
+            _curve_finding("evasion.c", "epsilon (linf, input units)", [0.1]),
+        ]
+    )
+    html = render_html(a)
+    start = html.index("<h2>Robustness</h2>")
+    section = html[start : html.index("</section>", start)]
+    per_finding = section[section.index('id="plot-curves-per-finding"') :]
+    combined = section[: section.index('id="plot-curves-per-finding"')]
+    assert combined.count("<svg") == 2  # one per norm
+    assert per_finding.count("<svg") == 2  # the single-budget curve is not drawn alone
