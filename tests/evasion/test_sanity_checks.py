@@ -93,3 +93,14 @@ def test_pure_measures() -> None:
             return np.hstack([x, -x])
 
     assert output_randomness(Deterministic(), np.ones((3, 1))) == 0.0  # type: ignore[arg-type]
+
+
+def test_no_masking_warning_on_the_demo_model(digits_split: Any) -> None:
+    """The demo's CNN (15 epochs, seed 0) once tripped a PGD-only probe: Square is nearly as
+    strong as APGD on this small model, so the white-box side must be an ensemble."""
+    from warden.models.zoo import TrainConfig, train_model
+
+    model = train_model(digits_split[0], config=TrainConfig(seed=0))
+    suite = Suite("s", (CheckSpec("evasion.sanity"),), max_samples=200)
+    ids = [f.id for f in run(suite, model, digits_split[1]).findings]
+    assert ids == ["evasion.sanity"]
