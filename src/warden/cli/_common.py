@@ -19,7 +19,9 @@ from rich.progress import (
 )
 
 from warden.assess.check import ProgressCallback, ProgressEvent
+from warden.data.dataset import Dataset
 from warden.errors import WardenError
+from warden.models.base import Model
 
 out = Console(soft_wrap=True)
 """Results go to stdout."""
@@ -104,3 +106,31 @@ def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback]:
             )
 
         yield draw
+
+
+def load_subject(
+    model: str, data: str, *, label_column: str, unsafe_allow_pickle: bool
+) -> tuple[Model, Dataset]:
+    """The dataset and the model the CLI was pointed at, checked to fit together.
+
+    The dataset fills in what the model file does not record (input shape, classes, bounds).
+    """
+    from pathlib import Path
+
+    from warden.assess.runner import check_compatible
+    from warden.data.loaders import load_dataset
+    from warden.errors import ConfigError
+    from warden.models.loading import load_model
+
+    dataset = load_dataset(data, label_column=label_column)
+    if not Path(model).exists():
+        raise ConfigError(f"model {model!r} not found")
+    loaded = load_model(
+        model,
+        unsafe_allow_pickle=unsafe_allow_pickle,
+        input_shape=dataset.input_shape,
+        n_classes=dataset.n_classes,
+        bounds=dataset.bounds,
+    )
+    check_compatible(loaded, dataset)
+    return loaded, dataset

@@ -11,11 +11,7 @@ import typer
 from rich.table import Table
 
 from warden.assess import Assessment, Severity, Suite, run
-from warden.assess.runner import check_compatible
-from warden.cli._common import EXIT_FINDINGS, err, out, progress_bars, user_errors
-from warden.data.loaders import load_dataset
-from warden.errors import ConfigError
-from warden.models.loading import load_model
+from warden.cli._common import EXIT_FINDINGS, err, load_subject, out, progress_bars, user_errors
 
 
 class OutputFormat(StrEnum):
@@ -112,17 +108,9 @@ def assess(
     with user_errors():
         threshold = parse_fail_on(fail_on)
         chosen = Suite.named(suite)
-        dataset = load_dataset(data, label_column=label_column)
-        if not Path(model).exists():
-            raise ConfigError(f"model {model!r} not found")
-        loaded = load_model(
-            model,
-            unsafe_allow_pickle=unsafe_allow_pickle,
-            input_shape=dataset.input_shape,
-            n_classes=dataset.n_classes,
-            bounds=dataset.bounds,
+        loaded, dataset = load_subject(
+            model, data, label_column=label_column, unsafe_allow_pickle=unsafe_allow_pickle
         )
-        check_compatible(loaded, dataset)
         err.print(f"assessing {model} on {dataset.name} with suite {chosen.name}", highlight=False)
         with progress_bars() as progress:
             result = run(chosen, loaded, dataset, progress=progress, model_info={"source": model})

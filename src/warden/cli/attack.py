@@ -11,13 +11,10 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from warden.assess.runner import check_compatible
-from warden.cli._common import err, out, user_errors
-from warden.data.loaders import load_dataset
+from warden.cli._common import err, load_subject, out, user_errors
 from warden.errors import ConfigError, DataError
 from warden.evasion.registry import attack_info, attack_names, create_attack
 from warden.models.base import predict_labels
-from warden.models.loading import load_model
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -113,17 +110,10 @@ def attack(
             raise ConfigError("--eps values must be numbers >= 0")
         extra = parse_settings(settings or [])
         frozen = parse_immutable(immutable)
-        dataset = load_dataset(data, label_column=label_column).sample(max_samples, seed=seed)
-        if not Path(model).exists():
-            raise ConfigError(f"model {model!r} not found")
-        loaded = load_model(
-            model,
-            unsafe_allow_pickle=unsafe_allow_pickle,
-            input_shape=dataset.input_shape,
-            n_classes=dataset.n_classes,
-            bounds=dataset.bounds,
+        loaded, full = load_subject(
+            model, data, label_column=label_column, unsafe_allow_pickle=unsafe_allow_pickle
         )
-        check_compatible(loaded, dataset)
+        dataset = full.sample(max_samples, seed=seed)
         x, y = np.asarray(dataset.x), np.asarray(dataset.y)
         clean = float((predict_labels(loaded, x) == y).mean())
         rows, advs = [], []
