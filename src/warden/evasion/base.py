@@ -29,6 +29,7 @@ __all__ = [
     "finalize",
     "measure_norms",
     "prepare_inputs",
+    "validate_eps",
 ]
 
 NORMS = ("linf", "l2")
@@ -124,9 +125,10 @@ class AttackSettings:
         return mask.reshape(tuple(input_shape))
 
 
-def _validate_eps(eps: float | None) -> None:
+def validate_eps(eps: float | None) -> None:
+    """Refuse a budget that is not ``None`` (unbounded) or a number >= 0."""
     if eps is not None and not (eps >= 0 and not math.isnan(eps)):
-        raise AttackError(f"eps must be a number >= 0, got {eps}")
+        raise AttackError(f"eps must be a number >= 0 or None, got {eps}")
 
 
 def measure_norms(delta: NDArray[Any], norm: str) -> NDArray[np.float32]:
@@ -195,7 +197,7 @@ def finalize(
     it as ``pred``: then only rows the invariants changed are evaluated again, so no query is
     spent on verification (the model's budget may be gone).
     """
-    _validate_eps(eps)
+    validate_eps(eps)
     budget = math.inf if eps is None else float(eps)
     adv = model.bounds.clip(np.asarray(x_adv, np.float32))
     if mutable is not None:

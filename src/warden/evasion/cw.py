@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
+from warden.evasion.base import validate_eps
 from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
@@ -84,8 +85,7 @@ class CarliniWagnerL2(WhiteBoxAttack):
                 raise AttackError(f"{field} must be a positive number, got {value}")
         if not (self.confidence >= 0 and math.isfinite(self.confidence)):
             raise AttackError(f"confidence must be a number >= 0, got {self.confidence}")
-        if self.eps is not None and not (self.eps >= 0 and not math.isnan(self.eps)):
-            raise AttackError(f"eps must be a number >= 0 or None, got {self.eps}")
+        validate_eps(self.eps)
 
     @property
     def name(self) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import NORMS
+from warden.evasion.base import NORMS, validate_eps
 from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ class DeepFool(WhiteBoxAttack):
             raise AttackError(f"candidates must be at least 2, got {self.candidates}")
         if not (self.overshoot >= 0 and math.isfinite(self.overshoot)):
             raise AttackError(f"overshoot must be a number >= 0, got {self.overshoot}")
-        if self.eps is not None and not (self.eps >= 0 and not math.isnan(self.eps)):
-            raise AttackError(f"eps must be a number >= 0 or None, got {self.eps}")
+        validate_eps(self.eps)
 
     @property
     def name(self) -> str:

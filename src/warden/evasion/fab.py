@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warden.errors import AttackError
-from warden.evasion.base import NORMS
+from warden.evasion.base import NORMS, validate_eps
 from warden.evasion.whitebox import WhiteBoxAttack
 
 if TYPE_CHECKING:
@@ -119,8 +119,7 @@ class FAB(WhiteBoxAttack):
             raise AttackError(f"eta must be a number >= 1, got {self.eta}")
         if not (0 < self.beta < 1):
             raise AttackError(f"beta must lie in (0, 1), got {self.beta}")
-        if self.eps is not None and not (self.eps >= 0 and not math.isnan(self.eps)):
-            raise AttackError(f"eps must be a number >= 0 or None, got {self.eps}")
+        validate_eps(self.eps)
 
     @property
     def name(self) -> str:

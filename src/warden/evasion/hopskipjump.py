@@ -31,7 +31,13 @@ from numpy.typing import NDArray
 
 from warden.errors import AttackError
 from warden.evasion._blackbox import query_clean, run_blackbox
-from warden.evasion.base import AttackResult, AttackSettings, measure_norms, prepare_inputs
+from warden.evasion.base import (
+    AttackResult,
+    AttackSettings,
+    measure_norms,
+    prepare_inputs,
+    validate_eps,
+)
 from warden.evasion.budget import QueryCounter
 from warden.models.base import Model
 
@@ -156,8 +162,7 @@ class HopSkipJump(AttackSettings):
         super().__post_init__()
         if self.norm not in _GEOMETRY:
             raise AttackError(f"norm must be 'l2' or 'linf', got {self.norm!r}")
-        if self.eps is not None and not (self.eps >= 0 and not math.isnan(self.eps)):
-            raise AttackError(f"eps must be a number >= 0 or None, got {self.eps}")
+        validate_eps(self.eps)
         if min(self.steps, self.max_queries, self.init_evals, self.init_attempts) < 1:
             raise AttackError("steps, max_queries, init_evals and init_attempts must be >= 1")
         if self.max_evals < self.init_evals:
