@@ -10,7 +10,7 @@ TORCHATTACKS := torchattacks==3.5.1
 EXTRAS := torch,onnx,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test lint typecheck pytest venv bench clean
+.PHONY: demo test lint typecheck pytest venv bench bench-scan bench-sign fuzz clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,21 @@ test: lint typecheck pytest
 # Side-by-side speed and strength against ART and torchattacks (about 7 min on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/evasion.py
+
+# Scanner vs modelscan and picklescan: corpus detection, throughput, 256 MB / 1 GB checkpoints.
+bench-scan: $(STAMP)
+	$(BIN)/python benchmarks/scan.py
+
+# Signing vs model_signing on ~2 GB of files, and hashing vs a single-thread sha256 baseline.
+bench-sign: $(STAMP)
+	$(BIN)/python benchmarks/sign.py
+
+# Coverage-guided fuzzing of the pickle and archive parsers (atheris; FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet atheris==3.0.0
+	$(BIN)/python benchmarks/fuzz_scan.py --target pickle --seconds $(FUZZ_SECONDS)
+	$(BIN)/python benchmarks/fuzz_scan.py --target archive --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache

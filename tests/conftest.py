@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +101,22 @@ def pytest_configure(config: pytest.Config) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def sarif_schema_path() -> Path:
+    """The official SARIF 2.1.0 JSON schema, shipped with the tests (tests/report/)."""
+    return Path(__file__).parent / "report" / "sarif-schema-2.1.0.json"
+
+
+@pytest.fixture(scope="session")
+def sarif_validator(sarif_schema_path: Path) -> Any:
+    """A jsonschema validator for the official SARIF 2.1.0 schema."""
+    import json
+
+    from jsonschema.validators import Draft7Validator, validator_for
+
+    schema = json.loads(sarif_schema_path.read_text(encoding="utf-8"))
+    cls = validator_for(schema, default=Draft7Validator)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)

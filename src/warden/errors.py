@@ -18,7 +18,8 @@ translated at the boundary (``raise DataError(...) from exc``). The CLI turns an
     ├── AttackError              attack settings are invalid or the attack cannot run
     ├── NotFittedError           a detector was used before ``fit``
     ├── RegistryError            a name is registered twice or is unknown
-    └── ReportError              a report cannot be rendered or written
+    ├── ReportError              a report cannot be rendered or written
+    └── SignatureError           a signature, key or signed manifest is invalid or does not verify
 
 Messages say what was expected, what was found, and what to do.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "QueryBudgetExceeded",
     "RegistryError",
     "ReportError",
+    "SignatureError",
     "UnsafeModelError",
     "WardenError",
 ]
@@ -95,3 +97,7 @@ class RegistryError(WardenError, KeyError):
 
 class ReportError(WardenError):
     """A report cannot be rendered or written."""
+
+
+class SignatureError(WardenError):
+    """A signature, key or signed manifest is invalid, or the signed files do not verify."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -171,12 +170,6 @@ def make_assessment(
 def assessment() -> Assessment:
     """The standard report fixture: five findings, overall grade F (frozen; do not edit)."""
     return make_assessment()
-
-
-@pytest.fixture(scope="session")
-def sarif_schema_path() -> Path:
-    """The official SARIF 2.1.0 JSON schema, shipped with the tests."""
-    return Path(__file__).with_name("sarif-schema-2.1.0.json")
 
 
 @pytest.fixture

@@ -10,6 +10,10 @@ from warden.cli._common import out, setup_logging
 from warden.cli.assess import assess
 from warden.cli.attack import attack
 from warden.cli.demo import demo
+from warden.cli.deps import deps_app
+from warden.cli.sbom import sbom
+from warden.cli.scan import scan
+from warden.cli.sign import keys_app, sign, verify
 
 app = typer.Typer(
     name="warden",
@@ -40,8 +44,18 @@ def version() -> None:
 app.command()(assess)
 app.command()(attack)
 app.command()(demo)
+app.command()(scan)
+app.command()(sbom)
+app.command()(sign)
+app.command()(verify)
+app.add_typer(keys_app, name="keys")
+app.add_typer(deps_app, name="deps")
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,9 @@ __all__ = [
     "SARIF_VERSION",
     "SECURITY_SEVERITY",
     "assessment_to_sarif",
+    "sarif_document",
     "sarif_level",
+    "sarif_rule",
     "write_sarif",
 ]
 
@@ -103,7 +105,8 @@ def _tags(f: Finding) -> list[str]:
     return ["security", "machine-learning", *f.owasp, *f.atlas]
 
 
-def _rule(f: Finding, worst: Severity) -> dict[str, Any]:
+def sarif_rule(f: Finding, worst: Severity) -> dict[str, Any]:
+    """The SARIF rule for finding id ``f.id``, at the level of the worst result it has."""
     threats = [f"{t} {OWASP_ML_TOP10[t]}" for t in f.owasp]
     threats += [f"{t} {ATLAS[t]}" if t in ATLAS else t for t in f.atlas]
     full = f.summary or f.title
@@ -173,7 +176,7 @@ def assessment_to_sarif(a: Assessment) -> dict[str, Any]:
         first.setdefault(f.id, f)
         worst[f.id] = max(worst.get(f.id, Severity.INFO), f.severity)
     index = {rule_id: i for i, rule_id in enumerate(first)}
-    rules = [_rule(f, worst[rule_id]) for rule_id, f in first.items()]
+    rules = [sarif_rule(f, worst[rule_id]) for rule_id, f in first.items()]
     results = [_result(f, index[f.id], a) for f in a.findings]
 
     invocation: dict[str, Any] = {"executionSuccessful": True}
@@ -182,26 +185,47 @@ def assessment_to_sarif(a: Assessment) -> dict[str, Any]:
         if utc is not None:
             invocation[key] = utc
 
+    properties = {
+        "suite": a.suite,
+        "scorecard": a.scorecard.to_dict(),
+        "model": plain(a.model, "model"),
+        "dataset": plain(a.dataset, "dataset"),
+        "duration_s": a.duration_s,
+    }
+    return sarif_document(
+        rules,
+        results,
+        automation_id=f"warden/{a.suite}/",
+        invocation=invocation,
+        properties=properties,
+        version=a.warden_version,
+    )
+
+
+def sarif_document(
+    rules: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    *,
+    automation_id: str,
+    invocation: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    version: str,
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run of the ``Warden`` tool (shared by every SARIF writer)."""
     run: dict[str, Any] = {
         "tool": {
             "driver": {
                 "name": "Warden",
-                "fullName": f"Warden {a.warden_version}",
-                "version": a.warden_version,
+                "fullName": f"Warden {version}",
+                "version": version,
                 "informationUri": INFORMATION_URI,
                 "rules": rules,
             }
         },
-        "automationDetails": {"id": f"warden/{a.suite}/"},
-        "invocations": [invocation],
+        "automationDetails": {"id": automation_id},
+        "invocations": [dict(invocation)],
         "results": results,
-        "properties": {
-            "suite": a.suite,
-            "scorecard": a.scorecard.to_dict(),
-            "model": plain(a.model, "model"),
-            "dataset": plain(a.dataset, "dataset"),
-            "duration_s": a.duration_s,
-        },
+        "properties": dict(properties),
     }
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 

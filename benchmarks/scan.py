@@ -1,0 +1,260 @@
+"""Warden's artifact scanner side by side with modelscan and picklescan, in one process.
+
+Run ``make bench-scan`` (or ``.venv/bin/python benchmarks/scan.py``). Writes
+``benchmarks/results/scan.md`` and prints the same tables.
+
+1. Detection on the generated corpus (tests/supplychain/corpus: every malicious sample is a
+   published bypass technique or a classic payload, each would create a marker file if run;
+   benign samples are real checkpoints made with torch, joblib, numpy, safetensors, onnx).
+   A tool *detects* a sample when its own verdict says so: modelscan reports at least one issue,
+   picklescan counts an infected file, Warden has a finding at or above ``low``. Scan errors
+   and "suspicious" warnings are counted separately (a tool that errors has not said the file
+   is malicious, and a pipeline gating on its verdict lets the file through).
+2. Throughput on the whole corpus: files/s and MB/s, best of R interleaved repeats.
+3. Big PyTorch checkpoints (zip format, the ``torch.save`` default) of ~256 MB and ~1 GB with
+   the same number of tensors: scan time should track the pickle, not the tensor bytes.
+
+The marker file is checked after every tool: no tool may execute a payload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.supplychain import corpus
+
+from warden.assess.finding import Severity
+from warden.supplychain.scan import scan_paths
+
+RESULTS = Path(__file__).parent / "results" / "scan.md"
+
+
+@dataclass
+class Verdict:
+    detected: bool
+    """The tool's own verdict says malicious/unsafe."""
+    noted: bool
+    """An error, skip or warning that is not a verdict."""
+
+
+def warden_tool(path: Path) -> Verdict:
+    report = scan_paths([path], workers=1)
+    return Verdict(report.fails(Severity.LOW), bool(report.findings))
+
+
+def picklescan_tool(path: Path) -> Verdict:
+    from picklescan.scanner import scan_directory_path, scan_file_path
+
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        result = scan_directory_path(str(path)) if path.is_dir() else scan_file_path(str(path))
+    return Verdict(result.infected_files > 0, bool(result.scan_err or result.suspicious_count))
+
+
+def modelscan_tool(path: Path) -> Verdict:
+    from modelscan.modelscan import ModelScan
+
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        result = ModelScan().scan(path)
+    issues = result.get("issues") or []
+    noted = bool(result.get("errors")) or bool(result.get("skipped", {}).get("skipped_files"))
+    return Verdict(len(issues) > 0, noted)
+
+
+TOOLS: dict[str, Callable[[Path], Verdict]] = {
+    "Warden": warden_tool,
+    "modelscan": modelscan_tool,
+    "picklescan": picklescan_tool,
+}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def detection(root: Path, marker: Path) -> tuple[list[str], dict[str, dict[str, int]], list[str]]:
+    """Per-sample detection table rows, totals per tool and kind, and the samples missed."""
+    mal = corpus.malicious(str(marker))
+    ben = corpus.benign()
+    corpus.write(mal, root / "malicious")
+    corpus.write(ben, root / "benign")
+    rows: list[str] = []
+    totals = {t: {"tp": 0, "fn": 0, "fp": 0, "tn": 0, "noted": 0} for t in TOOLS}
+    warden_missed: list[str] = []
+    for kind, files in (("malicious", mal), ("benign", ben)):
+        for sample in corpus.samples(files, root / kind):
+            marks = []
+            for tool, fn in TOOLS.items():
+                v = fn(sample)
+                if marker.exists():
+                    raise SystemExit(f"{tool} executed a payload while scanning {sample.name}!")
+                t = totals[tool]
+                if kind == "malicious":
+                    t["tp" if v.detected else "fn"] += 1
+                    if tool == "Warden" and not v.detected:
+                        warden_missed.append(sample.name)
+                else:
+                    t["fp" if v.detected else "tn"] += 1
+                t["noted"] += int(v.noted and not v.detected)
+                marks.append("✔" if v.detected else ("err" if v.noted else "–"))
+            rows.append(f"| {kind} | `{sample.name}` | " + " | ".join(marks) + " |")
+    return rows, totals, warden_missed
+
+
+def throughput(root: Path, repeats: int) -> dict[str, tuple[float, int, int]]:
+    """Best wall time per tool over the corpus (all samples), with file count and bytes."""
+    samples = [p for kind in ("malicious", "benign") for p in sorted((root / kind).iterdir())]
+    n_files = sum(
+        1 if p.is_file() else sum(1 for q in p.rglob("*") if q.is_file()) for p in samples
+    )
+    n_bytes = sum(_size(p) for p in samples)
+    best = {t: float("inf") for t in TOOLS}
+    for _ in range(repeats):
+        for tool, fn in TOOLS.items():
+            start = time.perf_counter()
+            for p in samples:
+                fn(p)
+            best[tool] = min(best[tool], time.perf_counter() - start)
+    return {t: (best[t], n_files, n_bytes) for t in TOOLS}
+
+
+def big_checkpoints(root: Path, sizes_mb: list[int], n_tensors: int, repeats: int) -> list[str]:
+    """Scan time of torch.save checkpoints of growing size (same number of tensors)."""
+    import torch
+
+    rows = []
+    for mb in sizes_mb:
+        per = mb * (1 << 20) // 4 // n_tensors
+        state = {
+            f"layer{i}.weight": torch.zeros(per, dtype=torch.float32) for i in range(n_tensors)
+        }
+        for i, t in enumerate(state.values()):
+            t[::4096] = float(i)  # not all zeros; content does not matter to the scanners
+        path = root / f"ckpt-{mb}MB.pt"
+        torch.save(state, path)
+        del state
+        size = path.stat().st_size
+        times = {}
+        verdicts = {}
+        for tool, fn in TOOLS.items():
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                v = fn(path)
+                best = min(best, time.perf_counter() - start)
+            times[tool] = best
+            verdicts[tool] = v
+        path.unlink()
+        w = times["Warden"]
+        rows.append(
+            f"| {size / 2**20:,.0f} MiB, {n_tensors} tensors | "
+            + " | ".join(
+                f"{times[t] * 1e3:,.1f} ms ({size / 2**20 / times[t]:,.0f} MiB/s)"
+                + (" FLAGGED" if verdicts[t].detected else "")
+                for t in TOOLS
+            )
+            + f" | {times['modelscan'] / w:.1f}× | {times['picklescan'] / w:.1f}× |"
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sizes-mb", type=int, nargs="+", default=[256, 1024])
+    ap.add_argument("--tensors", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)  # modelscan logs every skipped file
+
+    with tempfile.TemporaryDirectory(prefix="warden-bench-scan-") as tmp:
+        root = Path(tmp)
+        marker = root / "canary" / "PWNED"
+        marker.parent.mkdir()
+        rows, totals, missed = detection(root, marker)
+        speed = throughput(root, args.repeats)
+        big = big_checkpoints(root, args.sizes_mb, args.tensors, args.repeats)
+        assert not marker.exists()
+
+    names = list(TOOLS)
+    lines = [
+        "# Scanner benchmark: Warden vs modelscan vs picklescan",
+        "",
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{os.cpu_count()} cores (shared, noisy: compare ratios), Python "
+        f"{platform.python_version()}; warden {_version('warden')}, modelscan "
+        f"{_version('modelscan')}, picklescan {_version('picklescan')}. "
+        "Command: `make bench-scan`.",
+        "",
+        "## Detection on the generated corpus",
+        "",
+        "| tool | malicious detected | missed | benign flagged (false positives) | "
+        "errors/warnings without a verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for t in names:
+        c = totals[t]
+        lines.append(
+            f"| {t} | {c['tp']} / {c['tp'] + c['fn']} | {c['fn']} | "
+            f"{c['fp']} / {c['fp'] + c['tn']} | {c['noted']} |"
+        )
+    lines += ["", f"Warden missed: {', '.join(missed) or 'none'}.", ""]
+    lines += [
+        "## Throughput on the corpus (best of " + str(args.repeats) + ")",
+        "",
+        "| tool | time | files/s | MB/s | time vs Warden |",
+        "|---|---|---|---|---|",
+    ]
+    w = speed["Warden"][0]
+    for t in names:
+        secs, n_files, n_bytes = speed[t]
+        lines.append(
+            f"| {t} | {secs:.3f} s | {n_files / secs:,.0f} | {n_bytes / 1e6 / secs:,.1f} | "
+            f"{secs / w:.2f}× |"
+        )
+    lines += [
+        "",
+        "## Big PyTorch checkpoints (zip format, best of " + str(args.repeats) + ")",
+        "",
+        "| checkpoint | " + " | ".join(names) + " | modelscan / Warden | picklescan / Warden |",
+        "|---|" + "---|" * (len(names) + 2),
+        *big,
+        "",
+        "## Per-sample verdicts (✔ detected, err = error/warning only, – passed)",
+        "",
+        "| kind | sample | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+        *rows,
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

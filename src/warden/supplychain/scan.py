@@ -1,0 +1,159 @@
+"""Scan files and directories: walk, scan each file by content, collect a :class:`ScanReport`.
+
+``scan_paths`` never follows symbolic links: a link is reported (``path.symlink``; one that
+points outside the scanned directory is worse) and its target is not read through it. Files are
+scanned in parallel threads; results keep the order of the walk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from warden.assess.finding import Finding, Severity
+from warden.errors import ConfigError
+from warden.supplychain.scanner import FileScan, ScanContext, ScanLimits, scan_file
+
+__all__ = ["ScanReport", "iter_scan", "scan_paths"]
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Everything one ``warden scan`` run found."""
+
+    files: tuple[FileScan, ...]
+    """One entry per file, in walk order."""
+    started_at: str
+    """UTC start time, ISO 8601."""
+    seconds: float
+    """Wall-clock duration of the whole scan."""
+    roots: tuple[str, ...] = ()
+    """The paths as given."""
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding of every file."""
+        return [f for fs in self.files for f in fs.findings]
+
+    @property
+    def worst(self) -> Severity | None:
+        """The highest severity found, or ``None`` when nothing was found."""
+        return max((f.severity for f in self.findings), default=None)
+
+    @property
+    def bytes_scanned(self) -> int:
+        """Total size of the files scanned."""
+        return sum(fs.size for fs in self.files)
+
+    def counts(self) -> dict[str, int]:
+        """Number of findings per severity name (every severity present, zeros included)."""
+        counts = {str(s): 0 for s in Severity}
+        for f in self.findings:
+            counts[str(f.severity)] += 1
+        return counts
+
+    def fails(self, threshold: Severity) -> bool:
+        """Whether any finding is at or above ``threshold``."""
+        worst = self.worst
+        return worst is not None and worst >= threshold
+
+
+def _symlink_finding(link: Path, root: Path) -> Finding:
+    target = os.readlink(link)
+    resolved = (link.parent / target).resolve()
+    outside = root.is_dir() and not resolved.is_relative_to(root.resolve())
+    ctx = ScanContext(path=str(link), limits=ScanLimits())
+    return ctx.finding(
+        "path.symlink",
+        Severity.HIGH if outside else Severity.LOW,
+        f"symbolic link to {target!r}" + (" outside the scanned directory" if outside else ""),
+        summary="Links are not followed. A link leaving the model directory can make a loader "
+        "read (or a packager ship) files that were never reviewed.",
+        evidence={"target": target, "outside": outside},
+        remediation="Replace links with the files they point to, or remove them.",
+    )
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, Path | None]]:
+    """``(file, None)`` for each regular file; ``(link, root)`` for each symbolic link."""
+    if root.is_symlink():
+        yield root, root
+        return
+    if not root.is_dir():
+        yield root, None
+        return
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames.sort()
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                yield here / d, root
+        for name in sorted(filenames):
+            p = here / name
+            yield (p, root) if p.is_symlink() else (p, None)
+
+
+def iter_scan(
+    paths: Iterable[str | os.PathLike[str]],
+    limits: ScanLimits | None = None,
+    *,
+    workers: int | None = None,
+) -> Iterator[FileScan]:
+    """Scan files and directory trees, yielding one :class:`FileScan` per file in walk order."""
+    limits = limits or ScanLimits()
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    entries: list[tuple[Path, Path | None]] = []
+    for raw in paths:
+        root = Path(raw)
+        if not root.exists() and not root.is_symlink():
+            raise ConfigError(f"no such file or directory: {raw}")
+        found = list(_walk(root))
+        if not found:
+            raise ConfigError(f"no files to scan under {raw}")
+        entries.extend(found)
+
+    def one(entry: tuple[Path, Path | None]) -> FileScan:
+        path, link_root = entry
+        if link_root is not None:
+            return FileScan(str(path), 0, 0.0, (_symlink_finding(path, link_root),))
+        return scan_file(path, limits)
+
+    if workers == 1 or len(entries) < 2:
+        yield from map(one, entries)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="warden-scan") as pool:
+        yield from pool.map(one, entries)
+
+
+def scan_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    limits: ScanLimits | None = None,
+    *,
+    workers: int | None = None,
+    on_file: Callable[[FileScan], Any] | None = None,
+) -> ScanReport:
+    """Scan every file under ``paths`` (files or directories) and collect a report.
+
+    ``on_file`` is called after each file (progress). Raises :class:`ConfigError` only for a
+    path that does not exist; everything wrong *inside* a file is a finding.
+    """
+    if not paths:
+        raise ConfigError("nothing to scan: give at least one file or directory")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    files: list[FileScan] = []
+    for fs in iter_scan(paths, limits, workers=workers):
+        files.append(fs)
+        if on_file is not None:
+            on_file(fs)
+    return ScanReport(
+        tuple(files), started, time.perf_counter() - start, tuple(str(p) for p in paths)
+    )

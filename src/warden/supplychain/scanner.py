@@ -1,0 +1,441 @@
+"""The model-artifact scanner: limits, per-file context, format dispatch by content.
+
+A scan never imports, loads or executes what it reads and never writes anything. Each file is
+read as bytes; its format is decided from its content (magic bytes, structure), never from its
+name; the matching format scanners yield :class:`~warden.assess.finding.Finding` objects. A
+file that cannot be parsed is a finding, never a pass: every exception a format scanner raises
+becomes a ``scan.error`` finding, and every limit (time, nesting depth, member count,
+decompressed size, compression ratio) that is hit becomes a ``scan.limit`` finding.
+
+Format scanners are plain objects with a ``name``, a ``sniff(head)`` test and a
+``scan(stream, ctx)`` generator (:class:`FormatScanner`); users can register their own with
+:func:`register_format`. Container formats (zip, tar, 7z, compressed streams) call
+:meth:`ScanContext.scan_member` for each member, which dispatches the member by content again.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+from warden.assess.finding import Finding, Severity
+from warden.errors import ConfigError, RegistryError
+
+__all__ = [
+    "HEAD_BYTES",
+    "FileScan",
+    "FormatScanner",
+    "ScanContext",
+    "ScanLimitExceeded",
+    "ScanLimits",
+    "format_names",
+    "read_head",
+    "register_format",
+    "scan_bytes",
+    "scan_file",
+]
+
+log = logging.getLogger(__name__)
+
+HEAD_BYTES = 4096
+"""How many leading bytes ``sniff`` sees."""
+
+CHECK = "scan"
+"""The ``Finding.check`` of every scanner finding."""
+
+OWASP = ("ML06",)
+ATLAS_LOAD = ("AML.T0010", "AML.T0011")
+"""Supply-chain compromise + user execution: what loading a booby-trapped artifact does."""
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """Bounds on the work one top-level file may cause. Hitting one is a finding."""
+
+    max_seconds: float = 120.0
+    """Wall-clock budget per top-level file (archives included)."""
+    max_depth: int = 6
+    """How deep containers may nest (a zip in a tar in a gzip is depth 3)."""
+    max_members: int = 100_000
+    """Archive members per top-level file, all levels together."""
+    max_member_bytes: int = 512 << 20
+    """Largest member read into memory for a nested scan (bytes, uncompressed)."""
+    max_total_bytes: int = 16 << 30
+    """Total uncompressed bytes decompressed per top-level file."""
+    max_ratio: float = 250.0
+    """Largest compression ratio (uncompressed / compressed) before a member counts as a bomb."""
+    max_pickle_ops: int = 20_000_000
+    """Pickle opcodes executed symbolically per pickle stream."""
+    max_pickle_memo: int = 2_000_000
+    """Memo entries and stack depth per pickle stream."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"scan limit {f.name} must be a positive number, got {value!r}")
+
+    def replace(self, **changes: Any) -> ScanLimits:
+        """A copy with some limits changed; unknown names are refused."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown scan limit(s) {unknown}; known: {sorted(known)}")
+        return ScanLimits(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+
+class ScanLimitExceeded(Exception):
+    """Raised inside format scanners when a limit is hit; the dispatcher turns it into a finding.
+
+    ``rule`` is the finding id suffix (``limit.time``, ``limit.depth``, ``archive.bomb`` …).
+    """
+
+    def __init__(self, rule: str, message: str, severity: Severity = Severity.MEDIUM) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.severity = severity
+
+
+@dataclass
+class _Budget:
+    """Mutable counters shared by every context of one top-level file."""
+
+    limits: ScanLimits
+    deadline: float
+    members: int = 0
+    total_bytes: int = 0
+    formats: list[tuple[str, str]] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class ScanContext:
+    """Where a format scanner is and what it may still spend.
+
+    ``path`` is the display path of the stream being scanned: the file name, then ``!member``
+    for each archive level (``model.zip!archive/data.pkl``). ``directory`` is the real directory
+    holding a top-level file (for formats that refer to sibling files: ONNX external data, TF
+    SavedModel variables); it is ``None`` inside archives.
+    """
+
+    path: str
+    limits: ScanLimits
+    depth: int = 0
+    directory: Path | None = None
+    budget: _Budget | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is None:
+            self.budget = _Budget(self.limits, time.monotonic() + self.limits.max_seconds)
+
+    # --- limits -------------------------------------------------------------------------
+
+    @property
+    def _b(self) -> _Budget:
+        assert self.budget is not None
+        return self.budget
+
+    def check_time(self) -> None:
+        """Raise :class:`ScanLimitExceeded` when the file's time budget is spent."""
+        if time.monotonic() > self._b.deadline or self._b.cancel.is_set():
+            raise ScanLimitExceeded(
+                "limit.time",
+                f"scan stopped after {self.limits.max_seconds:g} s (max_seconds); "
+                "the rest of the file was not analysed",
+            )
+
+    def count_member(self) -> None:
+        """Account for one archive member; raise when ``max_members`` is exceeded."""
+        self._b.members += 1
+        if self._b.members > self.limits.max_members:
+            raise ScanLimitExceeded(
+                "archive.too-many-members",
+                f"more than {self.limits.max_members} archive members (max_members); "
+                "possible archive bomb",
+                Severity.HIGH,
+            )
+
+    def count_bytes(self, n: int) -> None:
+        """Account for ``n`` decompressed bytes; raise when ``max_total_bytes`` is exceeded."""
+        self._b.total_bytes += n
+        if self._b.total_bytes > self.limits.max_total_bytes:
+            raise ScanLimitExceeded(
+                "archive.bomb",
+                f"more than {self.limits.max_total_bytes} bytes after decompression "
+                "(max_total_bytes); possible decompression bomb",
+                Severity.HIGH,
+            )
+
+    def record_format(self, name: str) -> None:
+        """Note that the stream at ``self.path`` was recognised as format ``name``."""
+        self._b.formats.append((self.path, name))
+
+    # --- findings -----------------------------------------------------------------------
+
+    def finding(
+        self,
+        rule: str,
+        severity: Severity,
+        title: str,
+        *,
+        summary: str = "",
+        evidence: Mapping[str, Any] | None = None,
+        remediation: str = "",
+        atlas: tuple[str, ...] = ATLAS_LOAD,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> Finding:
+        """A finding about the stream at ``self.path``; ``rule`` becomes ``scan.<rule>``."""
+        ev = {"path": self.path, **(evidence or {})}
+        return Finding(
+            id=f"{CHECK}.{rule}",
+            check=CHECK,
+            title=title,
+            severity=severity,
+            summary=summary,
+            metrics=metrics or {},
+            owasp=OWASP,
+            atlas=atlas,
+            evidence=ev,
+            remediation=remediation
+            or "Do not load this artifact. Obtain the model from a trusted source in a format "
+            "that cannot execute code (safetensors, ONNX), and verify its signature.",
+        )
+
+    # --- recursion ----------------------------------------------------------------------
+
+    def child(self, name: str) -> ScanContext:
+        """The context of a member ``name`` one container level down."""
+        return ScanContext(
+            path=f"{self.path}!{name}",
+            limits=self.limits,
+            depth=self.depth + 1,
+            directory=None,
+            budget=self.budget,
+        )
+
+    def scan_member(self, name: str, stream: BinaryIO) -> Iterator[Finding]:
+        """Scan one container member by content, one level down (depth-limited)."""
+        ctx = self.child(name)
+        if ctx.depth > self.limits.max_depth:
+            yield ctx.finding(
+                "limit.depth",
+                Severity.MEDIUM,
+                f"containers nested deeper than {self.limits.max_depth} levels; not analysed",
+                remediation="Flatten the archive, or raise max_depth if the nesting is expected.",
+            )
+            return
+        yield from _dispatch(stream, ctx)
+
+    def scan_member_bytes(self, name: str, data: bytes) -> Iterator[Finding]:
+        """:meth:`scan_member` over bytes already in memory."""
+        yield from self.scan_member(name, io.BytesIO(data))
+
+
+@runtime_checkable
+class FormatScanner(Protocol):
+    """One artifact format. ``sniff`` decides by content; ``scan`` yields findings.
+
+    ``scan`` receives a readable, seekable binary stream positioned at 0. It must not import or
+    execute anything it reads, must call ``ctx.check_time()`` in long loops, and should yield
+    findings rather than raise; anything it raises becomes a ``scan.error`` finding.
+
+    A scanner may set ``passive = True`` when its ``sniff`` accepts streams speculatively (the
+    zip-tail polyglot check accepts everything): passive scanners run, but do not count as
+    recognising the stream, so unclaimed streams still get the pickle probe. Such a scanner
+    calls ``ctx.record_format(name)`` itself when it does find its format.
+    """
+
+    name: str
+
+    def sniff(self, head: bytes) -> bool: ...
+
+    def scan(self, stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]: ...
+
+
+_FORMATS: dict[str, FormatScanner] = {}
+_BUILTINS_LOADED = False
+_lock = threading.Lock()
+
+
+def register_format(scanner: FormatScanner, *, replace: bool = False) -> FormatScanner:
+    """Add a format scanner. Duplicate names are refused unless ``replace``."""
+    if not isinstance(scanner, FormatScanner):
+        raise RegistryError(f"{scanner!r} is not a FormatScanner (needs name, sniff, scan)")
+    with _lock:
+        if scanner.name in _FORMATS and not replace:
+            raise RegistryError(f"format scanner {scanner.name!r} is already registered")
+        _FORMATS[scanner.name] = scanner
+    return scanner
+
+
+def _formats() -> list[FormatScanner]:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        with _lock:
+            if not _BUILTINS_LOADED:
+                from warden.supplychain.formats import BUILTIN_FORMATS
+
+                for s in BUILTIN_FORMATS:
+                    _FORMATS.setdefault(s.name, s)
+                _BUILTINS_LOADED = True
+    return list(_FORMATS.values())
+
+
+def format_names() -> list[str]:
+    """Names of the registered format scanners, in dispatch order."""
+    return [s.name for s in _formats()]
+
+
+def read_head(stream: BinaryIO, n: int = HEAD_BYTES) -> bytes:
+    """The first ``n`` bytes of ``stream``; the stream is left at position 0."""
+    stream.seek(0)
+    head = stream.read(n)
+    stream.seek(0)
+    return head
+
+
+def _dispatch(stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
+    """Run every format scanner whose ``sniff`` accepts the stream; contain their failures."""
+    try:
+        ctx.check_time()
+        head = read_head(stream)
+    except ScanLimitExceeded as exc:
+        yield ctx.finding(exc.rule, exc.severity, str(exc))
+        return
+    except (OSError, ValueError) as exc:
+        yield ctx.finding("error", Severity.MEDIUM, f"could not read: {exc}")
+        return
+    matched: list[FormatScanner] = []
+    for s in _formats():
+        try:
+            if s.sniff(head):
+                matched.append(s)
+        except Exception as exc:  # noqa: BLE001 - a broken sniffer is a finding, not a pass
+            yield ctx.finding(
+                "error",
+                Severity.MEDIUM,
+                f"{s.name}: format detection failed ({type(exc).__name__}: {exc})"[:300],
+                evidence={"format": s.name, "error": type(exc).__name__},
+            )
+    active = [s for s in matched if not getattr(s, "passive", False)]
+    for s in active:
+        ctx.record_format(s.name)
+    if not active:
+        from warden.supplychain.formats.pickle import probe_pickle
+
+        before = len(ctx._b.formats)
+        yield from _guarded(probe_pickle, stream, ctx, "pickle-probe")
+        if len(ctx._b.formats) == before:
+            ctx.record_format("unknown")
+    for s in matched:
+        stream.seek(0)
+        yield from _guarded(s.scan, stream, ctx, s.name)
+
+
+def _guarded(
+    scan: Callable[[BinaryIO, ScanContext], Iterable[Finding]],
+    stream: BinaryIO,
+    ctx: ScanContext,
+    name: str,
+) -> Iterator[Finding]:
+    """Yield from ``scan``, turning limits and exceptions into findings (fail closed)."""
+    try:
+        yield from scan(stream, ctx)
+    except ScanLimitExceeded as exc:
+        yield ctx.finding(
+            exc.rule,
+            exc.severity,
+            str(exc),
+            evidence={"format": name},
+            remediation="The artifact was only partly analysed: treat it as unverified.",
+        )
+    except MemoryError:
+        yield ctx.finding(
+            "limit.memory",
+            Severity.HIGH,
+            f"{name}: ran out of memory while parsing; the artifact was not fully analysed",
+            evidence={"format": name},
+        )
+    except RecursionError:
+        yield ctx.finding(
+            "error",
+            Severity.HIGH,
+            f"{name}: structure nested too deeply to analyse",
+            evidence={"format": name},
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is a finding, never a crash
+        yield ctx.finding(
+            "error",
+            Severity.MEDIUM,
+            f"{name}: could not be parsed ({type(exc).__name__}: {exc})"[:300],
+            evidence={"format": name, "error": type(exc).__name__},
+            remediation="An artifact that cannot be parsed cannot be vouched for; "
+            "treat it as untrusted.",
+        )
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """The result of scanning one top-level file."""
+
+    path: str
+    """The file as given (display path)."""
+    size: int
+    """Size in bytes (0 when unreadable)."""
+    seconds: float
+    """Wall-clock time spent."""
+    findings: tuple[Finding, ...]
+    """Everything found, in discovery order."""
+    formats: tuple[tuple[str, str], ...] = ()
+    """(display path, format name) for every stream recognised, members included."""
+
+    @property
+    def worst(self) -> Severity | None:
+        """The highest severity among the findings, or ``None`` when there are none."""
+        return max((f.severity for f in self.findings), default=None)
+
+
+def scan_file(
+    path: str | os.PathLike[str],
+    limits: ScanLimits | None = None,
+    *,
+    display: str | None = None,
+) -> FileScan:
+    """Scan one file by content. Never raises for bad content; unreadable files are findings."""
+    limits = limits or ScanLimits()
+    p = Path(path)
+    ctx = ScanContext(path=display or str(path), limits=limits, directory=p.parent)
+    start = time.perf_counter()
+    size = 0
+    findings: list[Finding] = []
+    try:
+        with open(p, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            findings.extend(_dispatch(fh, ctx))
+    except OSError as exc:
+        findings.append(
+            ctx.finding("error", Severity.MEDIUM, f"could not open: {exc.strerror or exc}")
+        )
+    return FileScan(
+        str(display or path),
+        size,
+        time.perf_counter() - start,
+        tuple(findings),
+        tuple(ctx._b.formats),
+    )
+
+
+def scan_bytes(data: bytes, name: str = "<bytes>", limits: ScanLimits | None = None) -> FileScan:
+    """Scan an in-memory artifact (as :func:`scan_file` does a file)."""
+    limits = limits or ScanLimits()
+    ctx = ScanContext(path=name, limits=limits)
+    start = time.perf_counter()
+    findings = tuple(_dispatch(io.BytesIO(data), ctx))
+    return FileScan(name, len(data), time.perf_counter() - start, findings, tuple(ctx._b.formats))
