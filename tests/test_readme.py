@@ -21,5 +21,11 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "report.html",
         "report.json",
         "report.sarif",
+        "model",
+        "keys",
     }
+    assert namespace["report"].findings == []  # type: ignore[attr-defined]
+    assert namespace["check"].ok  # type: ignore[attr-defined]
+    assert (tmp_path / "out" / "model" / "model.sig").is_file()
+    assert namespace["bom"]["specVersion"] == "1.6"  # type: ignore[index]
     assert namespace["assessment"].scorecard.overall in {"A", "B", "C", "D", "F"}  # type: ignore[attr-defined]

@@ -54,6 +54,14 @@ _EXPORTS: dict[str, str] = {
     "Suite": "warden.assess.suite",
     # reports
     "write_reports": "warden.report",
+    # supply chain
+    "ScanLimits": "warden.supplychain.scanner",
+    "ScanReport": "warden.supplychain.scan",
+    "VerifyResult": "warden.supplychain.signing",
+    "build_sbom": "warden.supplychain.sbom",
+    "generate_key": "warden.supplychain.keys",
+    "scan_file": "warden.supplychain.scanner",
+    "scan_paths": "warden.supplychain.scan",
     # errors
     "WardenError": "warden.errors",
 }
@@ -79,6 +87,8 @@ __all__ = [
     "Model",
     "OnnxModel",
     "PGD",
+    "ScanLimits",
+    "ScanReport",
     "Scorecard",
     "Severity",
     "SklearnModel",
@@ -87,15 +97,20 @@ __all__ = [
     "TorchModel",
     "TrainConfig",
     "TransferAttack",
+    "VerifyResult",
     "WardenError",
     "__version__",
     "attack_names",
+    "build_sbom",
     "create_attack",
     "export_onnx",
     "export_torchscript",
+    "generate_key",
     "load_dataset",
     "load_model",
     "save_torch_model",
+    "scan_file",
+    "scan_paths",
     "train_model",
     "write_reports",
 ]
@@ -130,9 +145,16 @@ if TYPE_CHECKING:
     from warden.models.torch import TorchModel
     from warden.models.zoo import TrainConfig, train_model
     from warden.report import write_reports
+    from warden.supplychain.keys import generate_key
+    from warden.supplychain.sbom import build_sbom
+    from warden.supplychain.scan import ScanReport, scan_paths
+    from warden.supplychain.scanner import ScanLimits, scan_file
+    from warden.supplychain.signing import VerifyResult
 
 
-_SUBPACKAGES = frozenset({"assess", "cli", "data", "errors", "evasion", "models", "report"})
+_SUBPACKAGES = frozenset(
+    {"assess", "cli", "data", "errors", "evasion", "models", "report", "supplychain"}
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,21 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.cli._helpers import one_line_error
 from typer.testing import CliRunner
 
 from warden.cli.app import app
 from warden.models.loading import save_torch_model
 
 runner = CliRunner()
-
-
-def _one_line_error(result: Any, needle: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert needle in lines[0]
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")
@@ -93,18 +85,18 @@ def test_missing_model_file(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["assess", "--model", str(tmp_path / "nope.json"), "--data", "digits"]
     )
-    _one_line_error(result, "not found")
+    one_line_error(result, "not found")
 
 
 def test_unknown_dataset(saved_model: Path) -> None:
     result = runner.invoke(app, ["assess", "--model", str(saved_model), "--data", "mnist-9"])
-    _one_line_error(result, "unknown dataset 'mnist-9'")
+    one_line_error(result, "unknown dataset 'mnist-9'")
 
 
 def test_bad_fail_on_and_suite(saved_model: Path) -> None:
     base = ["assess", "--model", str(saved_model), "--data", "digits"]
-    _one_line_error(runner.invoke(app, [*base, "--fail-on", "severe"]), "unknown severity")
-    _one_line_error(runner.invoke(app, [*base, "--suite", "turbo"]), "unknown suite 'turbo'")
+    one_line_error(runner.invoke(app, [*base, "--fail-on", "severe"]), "unknown severity")
+    one_line_error(runner.invoke(app, [*base, "--suite", "turbo"]), "unknown suite 'turbo'")
 
 
 def test_pickle_model_refused_without_flag(digits_model: Any, tmp_path: Path) -> None:
@@ -113,7 +105,7 @@ def test_pickle_model_refused_without_flag(digits_model: Any, tmp_path: Path) ->
     path = tmp_path / "model.pt"
     torch.save(digits_model.module, path)
     base = ["assess", "--model", str(path), "--data", "digits", "-o", str(tmp_path / "r")]
-    _one_line_error(runner.invoke(app, base), "refusing to load a pickle-based file")
+    one_line_error(runner.invoke(app, base), "refusing to load a pickle-based file")
     allowed = runner.invoke(
         app,
         [
@@ -133,12 +125,12 @@ def test_plain_pickle_named_like_a_spec_is_still_refused(tmp_path: Path) -> None
     path = tmp_path / "model.json"
     path.write_bytes(pickle.dumps({"not": "a model"}))
     result = runner.invoke(app, ["assess", "--model", str(path), "--data", "digits"])
-    _one_line_error(result, "pickle")
+    one_line_error(result, "pickle")
 
 
 def test_shape_mismatch_is_a_clean_error(saved_model: Path) -> None:
     result = runner.invoke(app, ["assess", "--model", str(saved_model), "--data", "breast-cancer"])
-    _one_line_error(result, "shape")
+    one_line_error(result, "shape")
 
 
 def test_model_without_gradients_is_not_a_silent_pass(digits_model: Any, tmp_path: Path) -> None:

@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer
 from jsonschema.protocols import Validator
+from tests.cli._helpers import logging_app, one_line_error
 from tests.supplychain.test_deps_osv import ADVISORIES, make_osv_zip
 from typer.testing import CliRunner
 
-from warden.cli._common import setup_logging
 from warden.cli.deps import deps_app
 
-app = typer.Typer()
-
-
-@app.callback()
-def _root() -> None:
-    """Like warden.cli.app's root (there: ``app.add_typer(deps_app, name="deps")``)."""
-    setup_logging(False)
-
-
-app.add_typer(deps_app, name="deps")
+app = logging_app()
+app.add_typer(deps_app, name="deps")  # as warden.cli.app registers it
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_warden_logger() -> Iterator[None]:
-    """The root callback reconfigures the ``warden`` logger; put it back for other tests."""
-    log = logging.getLogger("warden")
-    saved = (list(log.handlers), log.level, log.propagate)
-    yield
-    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
-
-
-def _one_line_error(result: Any, needle: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert needle in lines[0]
+pytestmark = pytest.mark.usefixtures("restore_warden_logger")
 
 
 @pytest.fixture
@@ -91,7 +63,7 @@ def test_fail_on_threshold_and_strict(db: Path, tmp_path: Path) -> None:
     strict = runner.invoke(app, [*base, "--fail-on", "none", "--strict"])
     assert strict.exit_code == 1
     assert "not audited (--strict)" in strict.stderr
-    _one_line_error(runner.invoke(app, [*base, "--fail-on", "bad"]), "unknown severity")
+    one_line_error(runner.invoke(app, [*base, "--fail-on", "bad"]), "unknown severity")
 
 
 def test_audit_json_and_out_file(db: Path, requirements: Path, tmp_path: Path) -> None:
@@ -135,11 +107,11 @@ def test_missing_database_and_bad_inputs_are_one_line_errors(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WARDEN_HOME", raising=False)
     result = runner.invoke(app, ["deps", "audit"])
-    _one_line_error(result, "warden deps update-db")
+    one_line_error(result, "warden deps update-db")
     assert ".warden/osv" in result.stderr
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"not a zip")
-    _one_line_error(runner.invoke(app, ["deps", "update-db", "--from", str(junk)]), "not a zip")
+    one_line_error(runner.invoke(app, ["deps", "update-db", "--from", str(junk)]), "not a zip")
     other = make_osv_zip(tmp_path / "other.zip", {"a": {"x": 1}})
     result = runner.invoke(app, ["deps", "update-db", "--from", str(other), "--db", "d"])
-    _one_line_error(result, "is an OSV advisory")
+    one_line_error(result, "is an OSV advisory")

@@ -3,50 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer
+from tests.cli._helpers import logging_app, one_line_error
 from tests.report.conftest import make_assessment
 from tests.supplychain.test_sbom import onnx_model, spec_model
 from typer.testing import CliRunner
 
-from warden.cli._common import setup_logging
 from warden.cli.sbom import sbom
 from warden.report.json import assessment_to_dict
 from warden.supplychain.sbom import validate_sbom
 
-app = typer.Typer()
-
-
-@app.callback()
-def _root() -> None:
-    """Set up like warden.cli.app's root, which registers ``app.command()(sbom)``."""
-    setup_logging(False)
-
-
-app.command()(sbom)
+app = logging_app()
+app.command()(sbom)  # as warden.cli.app registers it
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_warden_logger() -> Iterator[None]:
-    """The root callback reconfigures the ``warden`` logger; put it back for other tests."""
-    log = logging.getLogger("warden")
-    saved = (list(log.handlers), log.level, log.propagate)
-    yield
-    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
-
-
-def _one_line_error(result: Any, needle: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert needle in lines[0]
+pytestmark = pytest.mark.usefixtures("restore_warden_logger")
 
 
 @pytest.fixture
@@ -97,10 +69,10 @@ def test_sbom_with_requirements(model: Path, tmp_path: Path) -> None:
 
 
 def test_sbom_errors_are_one_line(model: Path, tmp_path: Path) -> None:
-    _one_line_error(runner.invoke(app, ["sbom", str(tmp_path / "nope.onnx")]), "no such model")
+    one_line_error(runner.invoke(app, ["sbom", str(tmp_path / "nope.onnx")]), "no such model")
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     result = runner.invoke(app, ["sbom", str(model), "--assessment", str(bad), "--no-libraries"])
-    _one_line_error(result, "not a Warden assessment report")
+    one_line_error(result, "not a Warden assessment report")
     result = runner.invoke(app, ["sbom", str(model), "--dataset", "no-such-set", "--no-libraries"])
-    _one_line_error(result, "unknown dataset")
+    one_line_error(result, "unknown dataset")

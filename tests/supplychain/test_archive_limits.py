@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import random
-import tarfile
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import pytest
-from tests.supplychain.corpus.archives import README, Member, raw_zip
+from tests.supplychain._helpers import registered
+from tests.supplychain.corpus.archives import (
+    README,
+    Member,
+    raw_zip,
+    seven_zip_bytes,
+    tar_bytes,
+    zip_bytes,
+)
 
 from warden.assess.finding import Finding, Severity
-from warden.supplychain import scanner as scanner_mod
 from warden.supplychain.scanner import (
     FileScan,
     ScanContext,
     ScanLimits,
-    format_names,
-    register_format,
     scan_bytes,
 )
 
@@ -33,41 +35,15 @@ def _ids(result: FileScan) -> list[str]:
     return [f.id for f in result.findings]
 
 
-def _zip(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _seven_zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w") as sz:
-        for name, data in files.items():
-            sz.writestr(data, name)
-    return buf.getvalue()
-
-
 ZEROS = bytes(16 << 20)
 """Compresses a thousandfold and more: past the ratio floor and any sane max_ratio."""
 
 BOMBS: dict[str, Callable[[], bytes]] = {
-    "zip": lambda: _zip({"zeros.bin": ZEROS}),
+    "zip": lambda: zip_bytes({"zeros.bin": ZEROS}),
     "gzip": lambda: gzip.compress(ZEROS, mtime=0),
     "bzip2": lambda: bz2.compress(ZEROS),
     "xz": lambda: lzma.compress(ZEROS),
-    "7z": lambda: _seven_zip({"zeros.bin": ZEROS}),
+    "7z": lambda: seven_zip_bytes({"zeros.bin": ZEROS}),
 }
 
 
@@ -83,7 +59,7 @@ def test_decompression_bombs_are_high_findings(kind: str) -> None:
 
 def test_ratio_limit_applies_to_ordinary_data_too() -> None:
     hexed = random.Random(0).randbytes(5 << 20).hex().encode()  # 10 MiB that deflates about 2:1
-    data = _zip({"w.txt": hexed})
+    data = zip_bytes({"w.txt": hexed})
     assert "scan.archive.bomb" not in _ids(scan_bytes(data))
     result = scan_bytes(data, limits=ScanLimits(max_ratio=1.5))
     assert "scan.archive.bomb" in _ids(result)
@@ -108,9 +84,9 @@ def test_total_decompressed_bytes_are_bounded() -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda b: _zip({"w.bin": b}),
+        lambda b: zip_bytes({"w.bin": b}),
         lambda b: gzip.compress(b, mtime=0),
-        lambda b: _seven_zip({"w.bin": b}),
+        lambda b: seven_zip_bytes({"w.bin": b}),
     ],
 )
 def test_member_bigger_than_max_member_bytes_is_not_analysed(
@@ -125,9 +101,9 @@ def test_member_bigger_than_max_member_bytes_is_not_analysed(
 @pytest.mark.parametrize(
     "make",
     [
-        lambda files: _zip(files),
-        lambda files: _tar(files),
-        lambda files: _seven_zip(files),
+        lambda files: zip_bytes(files),
+        lambda files: tar_bytes(files.items()),
+        lambda files: seven_zip_bytes(files),
     ],
 )
 def test_member_count_is_bounded(make: Callable[[dict[str, bytes]], bytes]) -> None:
@@ -139,7 +115,7 @@ def test_member_count_is_bounded(make: Callable[[dict[str, bytes]], bytes]) -> N
 def test_nesting_beyond_max_depth_is_a_finding() -> None:
     data = README
     for level in range(8):
-        data = _zip({f"level{level}.zip": data}) if level % 2 else gzip.compress(data, mtime=0)
+        data = zip_bytes({f"level{level}.zip": data}) if level % 2 else gzip.compress(data, mtime=0)
     result = scan_bytes(data, "deep", limits=ScanLimits(max_depth=3))
     depth = [f for f in result.findings if f.id == "scan.limit.depth"]
     assert len(depth) == 1
@@ -147,12 +123,12 @@ def test_nesting_beyond_max_depth_is_a_finding() -> None:
 
 
 def test_tiny_time_budget_is_a_finding() -> None:
-    result = scan_bytes(_zip({"a.txt": README}), limits=ScanLimits(max_seconds=1e-9))
+    result = scan_bytes(zip_bytes({"a.txt": README}), limits=ScanLimits(max_seconds=1e-9))
     assert _ids(result) == ["scan.limit.time"]
 
 
 class _Cancel:
-    """Cancels the scan's budget when it sees a member starting with ``CANCEL``."""
+    """Spends the scan's time budget when it sees a member starting with ``CANCEL``."""
 
     name = "test-limits-cancel"
 
@@ -165,25 +141,22 @@ class _Cancel:
     def scan(self, stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
         self.seen.append(ctx.path)
         assert ctx.budget is not None
-        ctx.budget.cancel.set()
+        ctx.budget.deadline = 0.0  # the time budget is spent from here on
         yield from ()
 
 
 @pytest.fixture
 def cancel() -> Iterator[_Cancel]:
-    format_names()
-    c = _Cancel()
-    register_format(c)
-    yield c
-    del scanner_mod._FORMATS[c.name]
+    with registered(_Cancel()) as c:
+        yield c
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda files: _zip(files),
-        lambda files: _tar(files),
-        lambda files: _seven_zip(files),
+        lambda files: zip_bytes(files),
+        lambda files: tar_bytes(files.items()),
+        lambda files: seven_zip_bytes(files),
     ],
 )
 def test_time_budget_stops_the_member_loop(

@@ -23,6 +23,7 @@ from warden.supplychain.scanner import (
     register_format,
     scan_bytes,
     scan_file,
+    unregister_format,
 )
 from warden.supplychain.scanreport import scan_to_dict, scan_to_sarif
 
@@ -73,7 +74,7 @@ def toy_formats() -> Iterator[None]:
         register_format(s)
     yield
     for s in added:
-        del scanner_mod._FORMATS[s.name]
+        unregister_format(s.name)
 
 
 def test_builtin_formats_are_registered_in_dispatch_order() -> None:
@@ -123,6 +124,11 @@ def test_limits_validate_and_replace() -> None:
     with pytest.raises(ConfigError, match="unknown scan limit"):
         ScanLimits().replace(max_dpth=3)
     assert ScanLimits().replace(max_depth=2).max_depth == 2
+
+
+def test_unregister_unknown_format_is_refused() -> None:
+    with pytest.raises(RegistryError, match="no format scanner"):
+        unregister_format("no-such-format")
 
 
 def test_user_scanner_is_a_protocol_not_a_base_class() -> None:

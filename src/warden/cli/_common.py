@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.progress import (
 )
 
 from warden.assess.check import ProgressCallback, ProgressEvent
+from warden.assess.finding import Severity
 from warden.data.dataset import Dataset
 from warden.errors import WardenError
 from warden.models.base import Model
@@ -58,6 +60,19 @@ def setup_logging(verbose: bool) -> None:
     log.addHandler(_CliLogHandler())
     log.setLevel(logging.INFO if verbose else logging.WARNING)
     log.propagate = False
+
+
+def fail_on_option(subject: str) -> Any:
+    """The ``--fail-on`` option of a command that exits 1 when ``subject`` is at or above a
+    severity (read its value with :func:`parse_fail_on`)."""
+    return typer.Option(
+        help=f"Exit 1 if {subject} is at or above this severity (info..critical, or none)."
+    )
+
+
+def parse_fail_on(text: str) -> Severity | None:
+    """``none`` or a severity name."""
+    return None if text.strip().lower() == "none" else Severity.parse(text)
 
 
 @contextmanager

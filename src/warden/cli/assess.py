@@ -10,8 +10,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from warden.assess import Assessment, Severity, Suite, run
-from warden.cli._common import EXIT_FINDINGS, err, load_subject, out, progress_bars, user_errors
+from warden.assess import Assessment, Suite, run
+from warden.cli._common import (
+    EXIT_FINDINGS,
+    err,
+    fail_on_option,
+    load_subject,
+    out,
+    parse_fail_on,
+    progress_bars,
+    user_errors,
+)
 
 
 class OutputFormat(StrEnum):
@@ -68,11 +77,6 @@ def write_and_tell(a: Assessment, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def parse_fail_on(text: str) -> Severity | None:
-    """``none`` or a severity name."""
-    return None if text.strip().lower() == "none" else Severity.parse(text)
-
-
 def assess(
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model spec (JSON/TOML), TorchScript or ONNX file.")
@@ -90,12 +94,7 @@ def assess(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="What to print on stdout.")
     ] = OutputFormat.table,
-    fail_on: Annotated[
-        str,
-        typer.Option(
-            help="Exit 1 if a finding is at or above this severity (info..critical, or none)."
-        ),
-    ] = "high",
+    fail_on: Annotated[str, fail_on_option("a finding")] = "high",
     label_column: Annotated[str, typer.Option(help="Label column of a CSV dataset.")] = "label",
     unsafe_allow_pickle: Annotated[
         bool,

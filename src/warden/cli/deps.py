@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from warden.cli._common import EXIT_FINDINGS, err, out, user_errors
+from warden.cli._common import EXIT_FINDINGS, err, fail_on_option, out, parse_fail_on, user_errors
 
 deps_app = typer.Typer(
     name="deps",
@@ -92,12 +92,7 @@ def audit(
     fmt: Annotated[
         AuditFormat, typer.Option("--format", "-f", help="What to print on stdout.")
     ] = AuditFormat.table,
-    fail_on: Annotated[
-        str,
-        typer.Option(
-            help="Exit 1 if a vulnerability is at or above this severity (info..critical, none)."
-        ),
-    ] = "low",
+    fail_on: Annotated[str, fail_on_option("a vulnerability")] = "low",
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
     strict: Annotated[
         bool,
@@ -108,7 +103,6 @@ def audit(
     ] = None,
 ) -> None:
     """Audit installed (or pinned) Python packages against the local OSV database."""
-    from warden.cli.assess import parse_fail_on
     from warden.report._io import dumps, write_text
     from warden.supplychain.deps import audit as run_audit
     from warden.supplychain.deps import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
@@ -30,7 +30,10 @@ __all__ = [
     "assessment_to_sarif",
     "sarif_document",
     "sarif_level",
+    "sarif_properties",
+    "sarif_result",
     "sarif_rule",
+    "sarif_rules",
     "write_sarif",
 ]
 
@@ -128,6 +131,52 @@ def sarif_rule(f: Finding, worst: Severity) -> dict[str, Any]:
     }
 
 
+def sarif_rules(findings: Iterable[Finding]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One rule per distinct finding id, in order of first appearance, at the level of its worst
+    result; and each id's rule index."""
+    first: dict[str, Finding] = {}
+    worst: dict[str, Severity] = {}
+    for f in findings:
+        first.setdefault(f.id, f)
+        worst[f.id] = max(worst.get(f.id, Severity.INFO), f.severity)
+    index = {rule_id: i for i, rule_id in enumerate(first)}
+    return [sarif_rule(f, worst[rule_id]) for rule_id, f in first.items()], index
+
+
+def sarif_properties(f: Finding) -> dict[str, Any]:
+    """The severity and taxonomy entries of a result's property bag."""
+    return {
+        "severity": str(f.severity),
+        "security-severity": SECURITY_SEVERITY[f.severity],
+        "owasp": list(f.owasp),
+        "atlas": list(f.atlas),
+    }
+
+
+def sarif_result(
+    f: Finding,
+    rule_index: int,
+    location: dict[str, Any],
+    fingerprint_key: str,
+    properties: dict[str, Any],
+) -> dict[str, Any]:
+    """The SARIF result for ``f``: ``fail`` (``informational`` when INFO) at the level of its
+    severity, with its title and summary as the message, one ``location``, the SHA-256 of
+    ``fingerprint_key`` as its ``wardenFinding/v1`` fingerprint, and ``properties``."""
+    text = f.title if not f.summary else f"{f.title.rstrip('.')}. {f.summary}"
+    digest = hashlib.sha256(fingerprint_key.encode()).hexdigest()
+    return {
+        "ruleId": f.id,
+        "ruleIndex": rule_index,
+        "kind": "informational" if f.severity == Severity.INFO else "fail",
+        "level": sarif_level(f.severity),
+        "message": {"text": text},
+        "locations": [location],
+        "partialFingerprints": {"wardenFinding/v1": digest},
+        "properties": properties,
+    }
+
+
 def _location(a: Assessment) -> dict[str, Any]:
     name = _model_name(a)
     location: dict[str, Any] = {
@@ -142,26 +191,13 @@ def _location(a: Assessment) -> dict[str, Any]:
 
 
 def _result(f: Finding, rule_index: int, a: Assessment) -> dict[str, Any]:
-    text = f.title if not f.summary else f"{f.title.rstrip('.')}. {f.summary}"
-    digest = hashlib.sha256(f"{f.id}\0{_model_name(a)}".encode()).hexdigest()
-    return {
-        "ruleId": f.id,
-        "ruleIndex": rule_index,
-        "kind": "informational" if f.severity == Severity.INFO else "fail",
-        "level": sarif_level(f.severity),
-        "message": {"text": text},
-        "locations": [_location(a)],
-        "partialFingerprints": {"wardenFinding/v1": digest},
-        "properties": {
-            "check": f.check,
-            "severity": str(f.severity),
-            "security-severity": SECURITY_SEVERITY[f.severity],
-            "owasp": list(f.owasp),
-            "atlas": list(f.atlas),
-            "metrics": dict(f.metrics),
-            "remediation": f.remediation,
-        },
+    properties = {
+        "check": f.check,
+        **sarif_properties(f),
+        "metrics": dict(f.metrics),
+        "remediation": f.remediation,
     }
+    return sarif_result(f, rule_index, _location(a), f"{f.id}\0{_model_name(a)}", properties)
 
 
 def assessment_to_sarif(a: Assessment) -> dict[str, Any]:
@@ -170,13 +206,7 @@ def assessment_to_sarif(a: Assessment) -> dict[str, Any]:
     Informational findings are results of kind ``informational`` and level ``none`` (as the
     spec requires for non-failures); the others are ``fail`` with the level of their severity.
     """
-    worst: dict[str, Severity] = {}
-    first: dict[str, Finding] = {}
-    for f in a.findings:
-        first.setdefault(f.id, f)
-        worst[f.id] = max(worst.get(f.id, Severity.INFO), f.severity)
-    index = {rule_id: i for i, rule_id in enumerate(first)}
-    rules = [sarif_rule(f, worst[rule_id]) for rule_id, f in first.items()]
+    rules, index = sarif_rules(a.findings)
     results = [_result(f, index[f.id], a) for f in a.findings]
 
     invocation: dict[str, Any] = {"executionSuccessful": True}

@@ -121,7 +121,8 @@ def generate_key(
     """Make a new key pair; write the private PEM (mode 0600) and the public PEM.
 
     Existing files are never overwritten: a lost key cannot be recovered, so replacing one is
-    the caller's explicit decision (delete it first). Returns the key id.
+    the caller's explicit decision (delete it first). Missing folders are created (mode 0700).
+    Returns the key id.
     """
     if kind not in KEY_KINDS:
         raise ConfigError(f"unknown key kind {kind!r}; expected one of {', '.join(KEY_KINDS)}")
@@ -131,8 +132,13 @@ def generate_key(
     for p in (private_path, public_path):
         if p.exists() or p.is_symlink():
             raise ConfigError(f"{p} already exists; refusing to overwrite a key (remove it first)")
-        if not p.parent.is_dir():
-            raise ConfigError(f"{p.parent} is not a directory; create it first")
+        if p.parent.exists() and not p.parent.is_dir():
+            raise ConfigError(f"{p.parent} is not a directory")
+    for p in (private_path, public_path):
+        try:
+            p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {p.parent}: {exc.strerror or exc}") from exc
     key: PrivateKey = (
         Ed25519PrivateKey.generate()
         if kind == "ed25519"

@@ -40,6 +40,7 @@ __all__ = [
     "register_format",
     "scan_bytes",
     "scan_file",
+    "unregister_format",
 ]
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,6 @@ class _Budget:
     members: int = 0
     total_bytes: int = 0
     formats: list[tuple[str, str]] = field(default_factory=list)
-    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -144,7 +144,7 @@ class ScanContext:
 
     def check_time(self) -> None:
         """Raise :class:`ScanLimitExceeded` when the file's time budget is spent."""
-        if time.monotonic() > self._b.deadline or self._b.cancel.is_set():
+        if time.monotonic() > self._b.deadline:
             raise ScanLimitExceeded(
                 "limit.time",
                 f"scan stopped after {self.limits.max_seconds:g} s (max_seconds); "
@@ -220,6 +220,23 @@ class ScanContext:
             budget=self.budget,
         )
 
+    def claims(self, head: bytes) -> bool:
+        """Whether dispatching a stream that starts with ``head`` would analyse anything.
+
+        False when no (non-passive) format scanner accepts the head and the pickle probe would
+        stop at the first byte. Containers use it to skip big members nobody parses (tensor
+        data) without building a stream for them; passive scanners are the caller's concern.
+        """
+        from warden.supplychain.formats.pickle import probe_wants
+
+        for s, passive in _dispatch_order():
+            try:
+                if not passive and s.sniff(head):
+                    return True
+            except Exception:  # noqa: BLE001 - let the dispatcher report the failing sniffer
+                return True
+        return probe_wants(head)
+
     def scan_member(self, name: str, stream: BinaryIO) -> Iterator[Finding]:
         """Scan one container member by content, one level down (depth-limited)."""
         ctx = self.child(name)
@@ -260,6 +277,8 @@ class FormatScanner(Protocol):
 
 
 _FORMATS: dict[str, FormatScanner] = {}
+_ORDER: list[tuple[FormatScanner, bool]] = []
+"""Cached dispatch order: (scanner, passive) pairs; cleared when the registry changes."""
 _BUILTINS_LOADED = False
 _lock = threading.Lock()
 
@@ -272,7 +291,17 @@ def register_format(scanner: FormatScanner, *, replace: bool = False) -> FormatS
         if scanner.name in _FORMATS and not replace:
             raise RegistryError(f"format scanner {scanner.name!r} is already registered")
         _FORMATS[scanner.name] = scanner
+        _ORDER.clear()
     return scanner
+
+
+def unregister_format(name: str) -> None:
+    """Remove a format scanner by name (tests, or replacing a built-in); unknown names raise."""
+    with _lock:
+        if name not in _FORMATS:
+            raise RegistryError(f"no format scanner named {name!r}")
+        del _FORMATS[name]
+        _ORDER.clear()
 
 
 def _formats() -> list[FormatScanner]:
@@ -286,6 +315,13 @@ def _formats() -> list[FormatScanner]:
                     _FORMATS.setdefault(s.name, s)
                 _BUILTINS_LOADED = True
     return list(_FORMATS.values())
+
+
+def _dispatch_order() -> list[tuple[FormatScanner, bool]]:
+    """(scanner, passive) pairs in dispatch order, cached until the registry changes."""
+    if not _ORDER:
+        _ORDER.extend((s, bool(getattr(s, "passive", False))) for s in _formats())
+    return _ORDER
 
 
 def format_names() -> list[str]:
@@ -313,10 +349,14 @@ def _dispatch(stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
         yield ctx.finding("error", Severity.MEDIUM, f"could not read: {exc}")
         return
     matched: list[FormatScanner] = []
-    for s in _formats():
+    active = 0
+    for s, passive in _dispatch_order():
         try:
             if s.sniff(head):
                 matched.append(s)
+                if not passive:
+                    active += 1
+                    ctx.record_format(s.name)
         except Exception as exc:  # noqa: BLE001 - a broken sniffer is a finding, not a pass
             yield ctx.finding(
                 "error",
@@ -324,9 +364,6 @@ def _dispatch(stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
                 f"{s.name}: format detection failed ({type(exc).__name__}: {exc})"[:300],
                 evidence={"format": s.name, "error": type(exc).__name__},
             )
-    active = [s for s in matched if not getattr(s, "passive", False)]
-    for s in active:
-        ctx.record_format(s.name)
     if not active:
         from warden.supplychain.formats.pickle import probe_pickle
 
@@ -402,6 +439,9 @@ class FileScan:
         return max((f.severity for f in self.findings), default=None)
 
 
+_DEFAULT_LIMITS = ScanLimits()
+
+
 def scan_file(
     path: str | os.PathLike[str],
     limits: ScanLimits | None = None,
@@ -409,7 +449,7 @@ def scan_file(
     display: str | None = None,
 ) -> FileScan:
     """Scan one file by content. Never raises for bad content; unreadable files are findings."""
-    limits = limits or ScanLimits()
+    limits = limits or _DEFAULT_LIMITS
     p = Path(path)
     ctx = ScanContext(path=display or str(path), limits=limits, directory=p.parent)
     start = time.perf_counter()
@@ -434,7 +474,7 @@ def scan_file(
 
 def scan_bytes(data: bytes, name: str = "<bytes>", limits: ScanLimits | None = None) -> FileScan:
     """Scan an in-memory artifact (as :func:`scan_file` does a file)."""
-    limits = limits or ScanLimits()
+    limits = limits or _DEFAULT_LIMITS
     ctx = ScanContext(path=name, limits=limits)
     start = time.perf_counter()
     findings = tuple(_dispatch(io.BytesIO(data), ctx))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
 from warden import __version__
-from warden.assess.finding import Finding, Severity
+from warden.assess.finding import Finding
 from warden.report._io import dumps, write_text
-from warden.report.sarif import SECURITY_SEVERITY, sarif_document, sarif_level, sarif_rule
+from warden.report.sarif import sarif_document, sarif_properties, sarif_result, sarif_rules
 from warden.supplychain.scan import ScanReport
 from warden.supplychain.scanner import FileScan
 
@@ -62,40 +61,18 @@ def _uri(path: str) -> str:
 
 def _result(f: Finding, index: int, fs: FileScan) -> dict[str, Any]:
     member = str(f.evidence.get("path", fs.path))
-    text = f.title if not f.summary else f"{f.title.rstrip('.')}. {f.summary}"
     location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": _uri(fs.path)}}}
     if member != fs.path:
         location["logicalLocations"] = [
             {"name": member.rsplit("!", 1)[-1], "fullyQualifiedName": member, "kind": "member"}
         ]
-    digest = hashlib.sha256(f"{f.id}\0{member}\0{f.title}".encode()).hexdigest()
-    return {
-        "ruleId": f.id,
-        "ruleIndex": index,
-        "kind": "informational" if f.severity == Severity.INFO else "fail",
-        "level": sarif_level(f.severity),
-        "message": {"text": text},
-        "locations": [location],
-        "partialFingerprints": {"wardenFinding/v1": digest},
-        "properties": {
-            "severity": str(f.severity),
-            "security-severity": SECURITY_SEVERITY[f.severity],
-            "owasp": list(f.owasp),
-            "atlas": list(f.atlas),
-            "evidence": dict(f.evidence),
-        },
-    }
+    properties = {**sarif_properties(f), "evidence": dict(f.evidence)}
+    return sarif_result(f, index, location, f"{f.id}\0{member}\0{f.title}", properties)
 
 
 def scan_to_sarif(report: ScanReport) -> dict[str, Any]:
     """The SARIF 2.1.0 log of a scan: one rule per finding id, one result per finding."""
-    first: dict[str, Finding] = {}
-    worst: dict[str, Severity] = {}
-    for f in report.findings:
-        first.setdefault(f.id, f)
-        worst[f.id] = max(worst.get(f.id, Severity.INFO), f.severity)
-    index = {rule_id: i for i, rule_id in enumerate(first)}
-    rules = [sarif_rule(f, worst[rule_id]) for rule_id, f in first.items()]
+    rules, index = sarif_rules(report.findings)
     results = [_result(f, index[f.id], fs) for fs in report.files for f in fs.findings]
     summary = scan_to_dict(report)["summary"]
     return sarif_document(

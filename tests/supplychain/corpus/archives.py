@@ -20,7 +20,9 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "EXPECTED",
@@ -30,7 +32,11 @@ __all__ = [
     "evil_pickle",
     "malicious",
     "raw_zip",
+    "seven_zip_bytes",
     "seven_zip_with_name",
+    "tar_bytes",
+    "tar_link",
+    "zip_bytes",
 ]
 
 EXPECTED: dict[str, frozenset[str]] = {
@@ -192,7 +198,8 @@ def raw_zip(members: list[Member], *, zip64: bool = False, prefix: bytes = b"") 
     return prefix + bytes(out)
 
 
-def _zipfile(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+def zip_bytes(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip of ``files`` written by :mod:`zipfile`, every member with ``method``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", method) as zf:
         for name, data in files.items():
@@ -200,27 +207,37 @@ def _zipfile(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> byt
     return buf.getvalue()
 
 
-def _tar(files: list[tuple[str, bytes]], links: tuple[tuple[str, str], ...] = ()) -> bytes:
+def tar_bytes(
+    entries: Iterable[tarfile.TarInfo | tuple[str, bytes]], fmt: int = tarfile.PAX_FORMAT
+) -> bytes:
+    """A tar of ``entries`` in format ``fmt``: ``(name, data)`` files (mtime 0) and data-less
+    members such as :func:`tar_link` makes."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in files:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            tf.addfile(info, io.BytesIO(data))
-        for name, target in links:
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tf.addfile(info)
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tf.addfile(entry)
+                continue
+            info = tarfile.TarInfo(entry[0])
+            info.size = len(entry[1])
+            tf.addfile(info, io.BytesIO(entry[1]))
     return buf.getvalue()
 
 
-def _seven_zip(files: dict[str, bytes], password: str | None = None) -> bytes:
+def tar_link(name: str, kind: bytes, target: str = "") -> tarfile.TarInfo:
+    """A data-less tar member: a link (``tarfile.SYMTYPE``, ``LNKTYPE``) or a device, FIFO …"""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info
+
+
+def seven_zip_bytes(files: dict[str, bytes], **options: Any) -> bytes:
+    """A 7z of ``files`` written by py7zr (``options``: ``password``, ``header_encryption`` …)."""
     import py7zr
 
     buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w", password=password) as sz:
+    with py7zr.SevenZipFile(buf, "w", **options) as sz:
         for name, data in files.items():
             sz.writestr(data, name)
     return buf.getvalue()
@@ -261,12 +278,13 @@ def malicious(marker: str) -> dict[str, bytes]:
         "archive/data/0": bytes(range(64)),
     }
     truncated = raw_zip([Member("readme.txt", README, 8), Member("data.pkl", evil, 8)])
-    tar_ok = _tar([("readme.txt", README)])
+    tar_ok = tar_bytes([("readme.txt", README)])
     bad_block = b"\xde\xad\xbe\xef" * 128
-    hidden_tar = tar_ok[:1024] + bad_block  # header + one data block + _tar([("model.pkl", evil)])
+    # header + one data block + tar_bytes([("model.pkl", evil)])
+    hidden_tar = tar_ok[:1024] + bad_block
     return {
-        "zip_pickle_as_txt.zip": _zipfile({"data.txt": evil}),
-        "torch_evil.pt": _zipfile(torch_like, zipfile.ZIP_STORED),
+        "zip_pickle_as_txt.zip": zip_bytes({"data.txt": evil}),
+        "torch_evil.pt": zip_bytes(torch_like, zipfile.ZIP_STORED),
         "zip_name_mismatch.zip": raw_zip(
             [Member("weights.bin", evil, local_name="archive/data.pkl")]
         ),
@@ -298,21 +316,23 @@ def malicious(marker: str) -> dict[str, bytes]:
         "zip_truncated.zip": truncated[: truncated.index(b"PK\x01\x02")],
         "zip_header_mismatch.zip": raw_zip([Member("data.pkl", evil, 8, central_size=3)]),
         "zip64.zip": raw_zip([Member("data.pkl", evil, 8)], zip64=True),
-        "nested.zip": _zipfile(
-            {"readme.txt": README, "inner.zip": _zipfile({"inner/data.pkl": evil})}
+        "nested.zip": zip_bytes(
+            {"readme.txt": README, "inner.zip": zip_bytes({"inner/data.pkl": evil})}
         ),
-        "bomb.zip": _zipfile({"zeros.bin": bytes(16 << 20)}),
-        "polyglot.pkl": evil + _zipfile({"data.pkl": evil}),
-        "evil_pickle.7z": _seven_zip({"readme.txt": README, "model/data.pkl": evil}),
-        "encrypted.7z": _seven_zip({"model/data.pkl": evil}, password="hunter2"),
+        "bomb.zip": zip_bytes({"zeros.bin": bytes(16 << 20)}),
+        "polyglot.pkl": evil + zip_bytes({"data.pkl": evil}),
+        "evil_pickle.7z": seven_zip_bytes({"readme.txt": README, "model/data.pkl": evil}),
+        "encrypted.7z": seven_zip_bytes({"model/data.pkl": evil}, password="hunter2"),
         "traversal.7z": seven_zip_with_name(
             {"readme.txt": README, "xx/xx/evil.pkl": evil}, "xx/xx/", "../../"
         ),
         "evil_pickle.tar.gz": gzip.compress(
-            _tar([("readme.txt", README), ("model/data.pkl", evil)]), mtime=0
+            tar_bytes([("readme.txt", README), ("model/data.pkl", evil)]), mtime=0
         ),
-        "traversal.tar": _tar([("../../evil.pkl", evil)]),
-        "tar_symlink.tar": _tar([("data.pkl", evil)], links=(("config", "/etc/passwd"),)),
+        "traversal.tar": tar_bytes([("../../evil.pkl", evil)]),
+        "tar_symlink.tar": tar_bytes(
+            [("data.pkl", evil), tar_link("config", tarfile.SYMTYPE, "/etc/passwd")]
+        ),
         "tar_bad_header.tar": hidden_tar,
         "evil.pkl.bz2": bz2.compress(evil),
         "evil.pkl.xz": lzma.compress(evil),
@@ -337,15 +357,15 @@ def benign() -> dict[str, bytes]:
     torch.save(state, pt)
     text_npy = {"readme.txt": README, "weights.npy": npy.getvalue()}
     return {
-        "text_npy.zip": _zipfile(text_npy),
-        "text_npy_stored.zip": _zipfile(text_npy, zipfile.ZIP_STORED),
-        "text_npy.tar.gz": gzip.compress(_tar(list(text_npy.items())), mtime=0),
-        "text.tar.bz2": bz2.compress(_tar([("notes/readme.txt", README)])),
+        "text_npy.zip": zip_bytes(text_npy),
+        "text_npy_stored.zip": zip_bytes(text_npy, zipfile.ZIP_STORED),
+        "text_npy.tar.gz": gzip.compress(tar_bytes(text_npy.items()), mtime=0),
+        "text.tar.bz2": bz2.compress(tar_bytes([("notes/readme.txt", README)])),
         "torch_state.pt": pt.getvalue(),
         "arrays.npz": npz.getvalue(),
         "arrays_compressed.npz": npz_c.getvalue(),
-        "notes.7z": _seven_zip({"readme.txt": README, "weights.npy": npy.getvalue()}),
+        "notes.7z": seven_zip_bytes({"readme.txt": README, "weights.npy": npy.getvalue()}),
         "notes.txt.xz": lzma.compress(README),
-        "nested_ok.zip": _zipfile({"inner.zip": _zipfile({"readme.txt": README})}),
-        "empty.zip": _zipfile({}),
+        "nested_ok.zip": zip_bytes({"inner.zip": zip_bytes({"readme.txt": README})}),
+        "empty.zip": zip_bytes({}),
     }

@@ -289,8 +289,12 @@ class StreamView(io.RawIOBase):
 
 
 def buffered(view: StreamView) -> io.BufferedReader:
-    """``view`` with a read buffer (scanners may read a few bytes at a time)."""
-    return io.BufferedReader(view, buffer_size=IN_CHUNK)
+    """``view`` with a read buffer (scanners may read a few bytes at a time).
+
+    The buffer is small (8 KiB): the head read of a member nobody parses (tensor data) should
+    cost the head, not a 64 KiB read; large reads bypass the buffer anyway.
+    """
+    return io.BufferedReader(view, buffer_size=8 << 10)
 
 
 def stream_size(stream: BinaryIO) -> int:

@@ -125,22 +125,24 @@ def _link_findings(handle: Any, ctx: ScanContext) -> Iterator[Finding]:
     except Exception as exc:  # noqa: BLE001 - a corrupt object table is a finding, not a crash
         yield _malformed(ctx, f"object table is unreadable ({type(exc).__name__}: {exc})")
     if links:
-        yield ctx.finding(
+        yield _outside_file(
+            ctx,
             "hdf5.external-link",
-            Severity.MEDIUM,
             "HDF5: external links to other files",
-            summary=f"{len(links)} link(s); following them opens the named files.",
-            evidence={"count": len(links), "links": links[:_MAX_EXAMPLES]},
-            remediation="Check the linked files; a model file should be self-contained.",
+            f"{len(links)} link(s); following them opens the named files.",
+            "links",
+            links,
+            "linked files",
         )
     if storage:
-        yield ctx.finding(
+        yield _outside_file(
+            ctx,
             "hdf5.external-storage",
-            Severity.MEDIUM,
             "HDF5: datasets stored in other files",
-            summary=f"{len(storage)} dataset(s) read their data from files outside this one.",
-            evidence={"count": len(storage), "datasets": storage[:_MAX_EXAMPLES]},
-            remediation="Check the referenced files; a model file should be self-contained.",
+            f"{len(storage)} dataset(s) read their data from files outside this one.",
+            "datasets",
+            storage,
+            "referenced files",
         )
     if stopped:
         yield ctx.finding(
@@ -149,6 +151,27 @@ def _link_findings(handle: Any, ctx: ScanContext) -> Iterator[Finding]:
             f"HDF5: more than {MAX_OBJECTS} links; the rest was not checked",
             remediation="The file was only partly analysed: treat it as unverified.",
         )
+
+
+def _outside_file(
+    ctx: ScanContext,
+    rule: str,
+    title: str,
+    summary: str,
+    key: str,
+    found: list[dict[str, Any]],
+    what: str,
+) -> Finding:
+    """The MEDIUM finding for objects that make a reader open other files (``found``, kept
+    under ``key`` in the evidence up to the first few)."""
+    return ctx.finding(
+        rule,
+        Severity.MEDIUM,
+        title,
+        summary=summary,
+        evidence={"count": len(found), key: found[:_MAX_EXAMPLES]},
+        remediation=f"Check the {what}; a model file should be self-contained.",
+    )
 
 
 def _malformed(ctx: ScanContext, message: str) -> Finding:

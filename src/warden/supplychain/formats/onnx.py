@@ -174,41 +174,153 @@ class _Model:
 
 # Work items: (kind, start, end, depth, where)
 _Item = tuple[str, int, int, int, str]
+_ATTR_MESSAGES = {5: "tensor", 10: "tensor", 6: "graph", 11: "graph", 22: "sparse", 23: "sparse"}
+"""AttributeProto field number → the kind of message it holds (t, tensors, g, graphs …)."""
 
 
 def _walk(reader: WireReader, ctx: ScanContext) -> _Model:
-    model = _Model()
-    stack: list[_Item] = [("model", 0, reader.size, 0, "model")]
-    steps = 0
-    while stack:
-        kind, start, end, depth, where = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ProtoError(f"subgraphs nested deeper than {MAX_DEPTH} levels (at …{where[-80:]})")
-        steps += 1
-        if steps % 512 == 0:
-            ctx.check_time()
-        if kind == "model":
-            _walk_model(reader, start, end, stack, model)
-        elif kind == "graph":
-            for n, f in enumerate(_messages(reader, start, end, {1, 5, 15})):
-                sub = {1: "node", 5: "tensor", 15: "sparse"}[f.number]
-                stack.append((sub, f.offset, f.end, depth + 1, _short(f"{where}/{sub}[{n}]")))
-        elif kind == "node":
-            _walk_node(reader, start, end, depth, where, stack, model)
-        elif kind == "attr":
-            _walk_attr(reader, start, end, depth, where, stack)
-        elif kind == "tensor":
-            _walk_tensor(reader, start, end, where, model)
-        elif kind == "sparse":
-            for f in _messages(reader, start, end, {1, 2}):
-                stack.append(("tensor", f.offset, f.end, depth + 1, where))
-        elif kind == "training":
-            for f in _messages(reader, start, end, {1, 2}):
-                name = "initialization" if f.number == 1 else "algorithm"
-                stack.append(("graph", f.offset, f.end, depth + 1, _short(f"{where}/{name}")))
-        elif kind == "function":
-            _walk_function(reader, start, end, depth, where, stack, model)
-    return model
+    return _Walker(reader).run(ctx)
+
+
+class _Walker:
+    """One walk over a ModelProto: the reader, the stack of work items and what was found."""
+
+    def __init__(self, reader: WireReader) -> None:
+        self.reader = reader
+        self.model = _Model()
+        self.stack: list[_Item] = [("model", 0, reader.size, 0, "model")]
+
+    def run(self, ctx: ScanContext) -> _Model:
+        reader, stack = self.reader, self.stack
+        steps = 0
+        while stack:
+            kind, start, end, depth, where = stack.pop()
+            if depth > MAX_DEPTH:
+                raise ProtoError(
+                    f"subgraphs nested deeper than {MAX_DEPTH} levels (at …{where[-80:]})"
+                )
+            steps += 1
+            if steps % 512 == 0:
+                ctx.check_time()
+            if kind == "model":
+                self._model(start, end)
+            elif kind == "graph":
+                for n, f in enumerate(_messages(reader, start, end, {1, 5, 15})):
+                    sub = {1: "node", 5: "tensor", 15: "sparse"}[f.number]
+                    stack.append((sub, f.offset, f.end, depth + 1, _short(f"{where}/{sub}[{n}]")))
+            elif kind == "node":
+                self._node(start, end, depth, where)
+            elif kind == "attr":
+                self._attr(start, end, depth, where)
+            elif kind == "tensor":
+                self._tensor(start, end, where)
+            elif kind == "sparse":
+                for f in _messages(reader, start, end, {1, 2}):
+                    stack.append(("tensor", f.offset, f.end, depth + 1, where))
+            elif kind == "training":
+                for f in _messages(reader, start, end, {1, 2}):
+                    name = "initialization" if f.number == 1 else "algorithm"
+                    stack.append(("graph", f.offset, f.end, depth + 1, _short(f"{where}/{name}")))
+            elif kind == "function":
+                self._function(start, end, depth, where)
+        return self.model
+
+    def _model(self, start: int, end: int) -> None:
+        for f in self.reader.fields(start, end):
+            if f.number == 1 and f.wire != VARINT:
+                raise ProtoError("ir_version is not a varint")
+            if f.number in (7, 20, 25) and f.wire != LEN:
+                raise ProtoError(f"model field {f.number} is not a message")
+            if f.number == 7:
+                self.model.has_graph = True
+                self.stack.append(("graph", f.offset, f.end, 1, "graph"))
+            elif f.number == 20:
+                self.stack.append(("training", f.offset, f.end, 1, "training_info"))
+            elif f.number == 25:
+                self.stack.append(("function", f.offset, f.end, 1, "function"))
+
+    def _node(self, start: int, end: int, depth: int, where: str) -> None:
+        reader, model = self.reader, self.model
+        op_type = domain = name = ""
+        attrs: list[tuple[int, int]] = []
+        for f in reader.fields(start, end):
+            if f.number in (3, 4, 7) and f.wire == LEN:
+                text = reader.string(f, _MAX_STRING)
+                if f.number == 3:
+                    name = text
+                elif f.number == 4:
+                    op_type = text
+                else:
+                    domain = text
+            elif f.number == 5:
+                if f.wire != LEN:
+                    raise ProtoError(f"{where}: attribute is not a message")
+                attrs.append((f.offset, f.end))
+        label = _short(f"{where}({op_type}{' ' + name if name else ''})")
+        key = (domain, op_type)
+        model.op_counts[key] = model.op_counts.get(key, 0) + 1
+        places = model.ops.setdefault(key, [])
+        if len(places) < _MAX_EXAMPLES:
+            places.append(label)
+        for a_start, a_end in attrs:
+            self.stack.append(("attr", a_start, a_end, depth + 1, label))
+
+    def _attr(self, start: int, end: int, depth: int, where: str) -> None:
+        reader = self.reader
+        name = ""
+        subs: list[tuple[str, int, int]] = []
+        for f in reader.fields(start, end):
+            if f.number == 1 and f.wire == LEN:
+                name = reader.string(f, _MAX_STRING)
+            elif f.number in _ATTR_MESSAGES:
+                if f.wire != LEN:
+                    raise ProtoError(f"{where}: attribute field {f.number} is not a message")
+                subs.append((_ATTR_MESSAGES[f.number], f.offset, f.end))
+        for kind_name, s, e in subs:
+            self.stack.append((kind_name, s, e, depth + 1, _short(f"{where}.{name}")))
+
+    def _tensor(self, start: int, end: int, where: str) -> None:
+        reader = self.reader
+        name = ""
+        external = False
+        location: str | None = None
+        for f in reader.fields(start, end):
+            if f.number == 8 and f.wire == LEN:
+                name = reader.string(f, _MAX_STRING)
+            elif f.number == 14 and f.wire == VARINT:
+                external = f.value == 1
+            elif f.number == 13 and f.wire == LEN:
+                key = value = ""
+                for g in reader.fields(f.offset, f.end):
+                    if g.number == 1 and g.wire == LEN:
+                        key = reader.string(g, _MAX_STRING)
+                    elif g.number == 2 and g.wire == LEN:
+                        value = reader.string(g, _MAX_STRING)
+                if key == "location":
+                    location = value
+        if external or location is not None:
+            self.model.externals.append((name or where, location or ""))
+
+    def _function(self, start: int, end: int, depth: int, where: str) -> None:
+        reader = self.reader
+        name = domain = ""
+        children: list[_Item] = []
+        for f in reader.fields(start, end):
+            if f.number in (1, 10) and f.wire == LEN:
+                text = reader.string(f, _MAX_STRING)
+                if f.number == 1:
+                    name = text
+                else:
+                    domain = text
+            elif f.number in (7, 11):
+                if f.wire != LEN:
+                    raise ProtoError(f"{where}: function field {f.number} is not a message")
+                kind = "node" if f.number == 7 else "attr"
+                children.append((kind, f.offset, f.end, depth + 1, ""))
+        self.model.functions.add((domain, name))
+        label = f"{where}({domain}:{name})"
+        for n, (kind, s, e, d, _) in enumerate(children):
+            self.stack.append((kind, s, e, d, f"{label}/{kind}[{n}]"))
 
 
 def _short(where: str) -> str:
@@ -223,125 +335,6 @@ def _messages(reader: WireReader, start: int, end: int, numbers: set[int]) -> It
             if f.wire != LEN:
                 raise ProtoError(f"field {f.number} at {f.offset}: expected a message")
             yield f
-
-
-def _walk_model(
-    reader: WireReader, start: int, end: int, stack: list[_Item], model: _Model
-) -> None:
-    for f in reader.fields(start, end):
-        if f.number == 1 and f.wire != VARINT:
-            raise ProtoError("ir_version is not a varint")
-        if f.number in (7, 20, 25) and f.wire != LEN:
-            raise ProtoError(f"model field {f.number} is not a message")
-        if f.number == 7:
-            model.has_graph = True
-            stack.append(("graph", f.offset, f.end, 1, "graph"))
-        elif f.number == 20:
-            stack.append(("training", f.offset, f.end, 1, "training_info"))
-        elif f.number == 25:
-            stack.append(("function", f.offset, f.end, 1, "function"))
-
-
-def _walk_node(
-    reader: WireReader,
-    start: int,
-    end: int,
-    depth: int,
-    where: str,
-    stack: list[_Item],
-    model: _Model,
-) -> None:
-    op_type = domain = name = ""
-    attrs: list[tuple[int, int]] = []
-    for f in reader.fields(start, end):
-        if f.number in (3, 4, 7) and f.wire == LEN:
-            text = reader.string(f, _MAX_STRING)
-            if f.number == 3:
-                name = text
-            elif f.number == 4:
-                op_type = text
-            else:
-                domain = text
-        elif f.number == 5:
-            if f.wire != LEN:
-                raise ProtoError(f"{where}: attribute is not a message")
-            attrs.append((f.offset, f.end))
-    label = _short(f"{where}({op_type}{' ' + name if name else ''})")
-    key = (domain, op_type)
-    model.op_counts[key] = model.op_counts.get(key, 0) + 1
-    places = model.ops.setdefault(key, [])
-    if len(places) < _MAX_EXAMPLES:
-        places.append(label)
-    for a_start, a_end in attrs:
-        stack.append(("attr", a_start, a_end, depth + 1, label))
-
-
-def _walk_attr(
-    reader: WireReader, start: int, end: int, depth: int, where: str, stack: list[_Item]
-) -> None:
-    name = ""
-    subs: list[tuple[str, int, int]] = []
-    for f in reader.fields(start, end):
-        if f.number == 1 and f.wire == LEN:
-            name = reader.string(f, _MAX_STRING)
-        elif f.number in (5, 10, 6, 11, 22, 23):
-            if f.wire != LEN:
-                raise ProtoError(f"{where}: attribute field {f.number} is not a message")
-            kind = {5: "tensor", 10: "tensor", 6: "graph", 11: "graph", 22: "sparse", 23: "sparse"}
-            subs.append((kind[f.number], f.offset, f.end))
-    for kind_name, s, e in subs:
-        stack.append((kind_name, s, e, depth + 1, _short(f"{where}.{name}")))
-
-
-def _walk_tensor(reader: WireReader, start: int, end: int, where: str, model: _Model) -> None:
-    name = ""
-    external = False
-    location: str | None = None
-    for f in reader.fields(start, end):
-        if f.number == 8 and f.wire == LEN:
-            name = reader.string(f, _MAX_STRING)
-        elif f.number == 14 and f.wire == VARINT:
-            external = f.value == 1
-        elif f.number == 13 and f.wire == LEN:
-            key = value = ""
-            for g in reader.fields(f.offset, f.end):
-                if g.number == 1 and g.wire == LEN:
-                    key = reader.string(g, _MAX_STRING)
-                elif g.number == 2 and g.wire == LEN:
-                    value = reader.string(g, _MAX_STRING)
-            if key == "location":
-                location = value
-    if external or location is not None:
-        model.externals.append((name or where, location or ""))
-
-
-def _walk_function(
-    reader: WireReader,
-    start: int,
-    end: int,
-    depth: int,
-    where: str,
-    stack: list[_Item],
-    model: _Model,
-) -> None:
-    name = domain = ""
-    children: list[_Item] = []
-    for f in reader.fields(start, end):
-        if f.number in (1, 10) and f.wire == LEN:
-            text = reader.string(f, _MAX_STRING)
-            if f.number == 1:
-                name = text
-            else:
-                domain = text
-        elif f.number in (7, 11):
-            if f.wire != LEN:
-                raise ProtoError(f"{where}: function field {f.number} is not a message")
-            kind = "node" if f.number == 7 else "attr"
-            children.append((kind, f.offset, f.end, depth + 1, ""))
-    model.functions.add((domain, name))
-    label = f"{where}({domain}:{name})"
-    for n, (kind, s, e, d, _) in enumerate(children):
-        stack.append((kind, s, e, d, f"{label}/{kind}[{n}]"))
 
 
 # --- scanner ------------------------------------------------------------------------------

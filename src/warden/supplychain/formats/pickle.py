@@ -45,6 +45,7 @@ __all__ = [
     "JoblibZlibFormat",
     "PickleFormat",
     "probe_pickle",
+    "probe_wants",
     "scan_pickle_stream",
 ]
 
@@ -245,6 +246,21 @@ def _accept_probe(first: PickleTrace, issues: list[Issue], at_end: bool) -> bool
     return any(i.rule == "pickle.dangerous-global" and i.key in importable for i in issues)
 
 
+def _is_pickle_member(first: PickleTrace, at_end: bool) -> bool:
+    """Whether an archive member that starts with ``PROTO`` is a pickle rather than data.
+
+    Tensor storages in torch zips and other binary members begin with arbitrary bytes; one in
+    ~16,000 begins like a protocol 2-5 pickle (an int64 step counter of 640 is
+    ``b"\x80\x02\x00…"``). Such data breaks within a few opcodes. A real pickle either parses
+    to its end, or names a global that can be imported: running any code from a pickle needs a
+    callable found by module and name (the copyreg extension registry is empty by default), and
+    a name whose parts are not all identifiers cannot be imported.
+    """
+    if first.stopped and at_end:
+        return True
+    return any(all(part.isidentifier() for part in g.path.split(".")) for g in first.globals)
+
+
 def _error_finding(ctx: ScanContext, trace: PickleTrace, label: str) -> Finding | None:
     err = trace.error
     if err is None:
@@ -282,6 +298,11 @@ def _error_finding(ctx: ScanContext, trace: PickleTrace, label: str) -> Finding 
             evidence=ev,
             remediation=_REMEDIATION,
         )
+    if ctx.depth > 0:
+        # An archive member that starts like a pickle but breaks before any import or call is
+        # data, not a pickle: tensor storages in torch zips begin with arbitrary bytes (an int64
+        # step counter of 640 is b"\x80\x02\x00..."). No loader can run anything from it.
+        return None
     return ctx.finding(
         "pickle.malformed-inert",
         Severity.LOW,
@@ -306,6 +327,8 @@ def _analyse(stream: Readable, ctx: ScanContext, *, probe: bool, label: str) -> 
     )
     result = _Analysis()
     first = machine.run(0)
+    if not probe and ctx.depth > 0 and not _is_pickle_member(first, machine.at_end()):
+        return result
     if probe:
         if first.ops <= 1 and first.error is not None:
             return result
@@ -413,7 +436,16 @@ def probe_pickle(stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
     or a dangerous global before the error.
     """
     stream.seek(0)
+    first = stream.read(1)
+    stream.seek(0)
+    if not probe_wants(first):
+        return  # the first byte is no opcode: a pickle loader would fail before doing anything
     yield from _scan(stream, ctx, probe=True, label="pickle")
+
+
+def probe_wants(head: bytes) -> bool:
+    """Whether :func:`probe_pickle` would look past the first byte of content ``head``."""
+    return bool(head) and head[0] in OPCODE_NAMES
 
 
 class PickleFormat:

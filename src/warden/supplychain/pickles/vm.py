@@ -445,6 +445,28 @@ def _parse_int(body: bytes, base: int) -> int:
         raise PickleSyntaxError(f"could not convert {body[:40]!r} to int") from None
 
 
+# --- handlers for fixed-width arguments ----------------------------------------------------
+# Built by a factory rather than written out once per width: each handler still reads its
+# argument straight from the buffer, with no call on the fast path.
+
+_Handler = Callable[["PickleMachine"], None]
+_Unpack = Callable[[bytes, int], tuple[Any, ...]]
+
+
+def _push_fixed(width: int, unpack: _Unpack) -> _Handler:
+    """A handler that pushes the number packed in the next ``width`` bytes (BININT …)."""
+
+    def handler(self: PickleMachine) -> None:
+        p = self._pos
+        if p + width <= len(self._buf):
+            self._pos = p + width
+            self._stack.append(unpack(self._buf, p)[0])
+        else:
+            self._stack.append(unpack(self._read(width), 0)[0])
+
+    return handler
+
+
 # --- the machine --------------------------------------------------------------------------
 
 
@@ -486,7 +508,6 @@ class PickleMachine:
         "_result",
         "_size",
         "_stack",
-        "_table",
     )
 
     def __init__(
@@ -526,9 +547,6 @@ class PickleMachine:
         self._globals: list[Global] = []
         self._calls: list[Call] = []
         self._anomalies: list[Anomaly] = []
-        self._table: list[Callable[[], None]] = [self._op_invalid] * 256
-        for code, name in OPCODE_NAMES.items():
-            self._table[code] = getattr(self, "_op_" + name.lower())
 
     # --- stream ---------------------------------------------------------------------------
 
@@ -771,7 +789,7 @@ class PickleMachine:
         )
 
     def _loop(self) -> None:
-        table = self._table
+        table = _HANDLERS
         ops = self._ops_total
         check_every = _CHECK_EVERY
         try:
@@ -785,14 +803,14 @@ class PickleMachine:
                 if p < len(buf):
                     self._pos = p + 1
                     self._op_offset = self._base + p
-                    table[buf[p]]()
+                    table[buf[p]](self)
                     continue
                 if not self._fill(1):
                     self._op_offset = self.offset
                     raise PickleSyntaxError("ran out of input before STOP", "truncated")
                 self._pos = 1
                 self._op_offset = self._base
-                table[self._buf[0]]()
+                table[self._buf[0]](self)
         finally:
             self._ops_total = ops
 
@@ -935,13 +953,9 @@ class PickleMachine:
         value = _parse_int(_c_text(line), 0)
         self._stack.append(bool(value) if len(line) == 3 and value in (0, 1) else value)
 
-    def _op_binint(self) -> None:
-        p = self._pos
-        if p + 4 <= len(self._buf):
-            self._pos = p + 4
-            self._stack.append(_I32(self._buf, p)[0])
-        else:
-            self._stack.append(_I32(self._read(4))[0])
+    _op_binint = _push_fixed(4, _I32)
+    _op_binint2 = _push_fixed(2, _U16)
+    _op_binfloat = _push_fixed(8, _F64)
 
     def _op_binint1(self) -> None:
         p = self._pos
@@ -950,14 +964,6 @@ class PickleMachine:
             self._stack.append(self._buf[p])
         else:
             self._stack.append(self._read(1)[0])
-
-    def _op_binint2(self) -> None:
-        p = self._pos
-        if p + 2 <= len(self._buf):
-            self._pos = p + 2
-            self._stack.append(_U16(self._buf, p)[0])
-        else:
-            self._stack.append(_U16(self._read(2))[0])
 
     def _op_long(self) -> None:
         line = self._readline()
@@ -996,14 +1002,6 @@ class PickleMachine:
             self._stack.append(float(_c_text(line)))
         except ValueError:
             raise PickleSyntaxError("could not convert string to float") from None
-
-    def _op_binfloat(self) -> None:
-        p = self._pos
-        if p + 8 <= len(self._buf):
-            self._pos = p + 8
-            self._stack.append(_F64(self._buf, p)[0])
-        else:
-            self._stack.append(_F64(self._read(8))[0])
 
     # --- opcodes: strings and bytes -------------------------------------------------------
 
@@ -1112,15 +1110,6 @@ class PickleMachine:
 
     # --- opcodes: containers --------------------------------------------------------------
 
-    def _counted_tuple(self, n: int) -> None:
-        st = self._stack
-        start = len(st) - n
-        if start < self._fence:
-            self._underflow()
-        items = tuple(st[start:])
-        del st[start:]
-        st.append(items)
-
     def _op_tuple1(self) -> None:
         st = self._stack
         if len(st) - 1 < self._fence:
@@ -1186,45 +1175,37 @@ class PickleMachine:
     def _op_append(self) -> None:
         if len(self._stack) - 1 <= self._fence:
             self._underflow()
-        self._do_append(len(self._stack) - 1, "APPEND")
+        self._add_items(len(self._stack) - 1, "APPEND", list)
 
     def _op_appends(self) -> None:
-        self._do_append(self._marker(), "APPENDS")
-
-    def _do_append(self, x: int, opcode: str) -> None:
-        st = self._stack
-        n = len(st)
-        if x > n or x <= self._fence:
-            self._underflow()
-        if n == x:
-            return
-        target = st[x - 1]
-        items = st[x:]
-        del st[x:]
-        if type(target) is list:
-            room = CONTAINER_CAP - len(target)
-            if room > 0:
-                target.extend(items[:room])
-        elif isinstance(target, Global | Call | PersistentRef):
-            self._call(target, tuple(items), None, opcode)
+        self._add_items(self._marker(), "APPENDS", list)
 
     def _op_setitem(self) -> None:
-        self._do_setitems(len(self._stack) - 2, "SETITEM")
+        self._add_items(len(self._stack) - 2, "SETITEM", dict)
 
     def _op_setitems(self) -> None:
-        self._do_setitems(self._marker(), "SETITEMS")
+        self._add_items(self._marker(), "SETITEMS", dict)
 
-    def _do_setitems(self, x: int, opcode: str) -> None:
+    def _op_additems(self) -> None:
+        self._add_items(self._marker(), "ADDITEMS", set)
+
+    def _add_items(self, x: int, opcode: str, fills: type) -> None:
+        """Hand the items from stack index ``x`` up to the object below them (APPEND(S),
+        SETITEM(S), ADDITEMS): if it is the builtin container ``fills`` it keeps them, up to
+        :data:`CONTAINER_CAP`; on an imported or called object the method call is recorded."""
         st = self._stack
         n = len(st)
         if x > n or x <= self._fence:
             self._underflow()
         if n == x:
             return
-        if (n - x) % 2:
+        if fills is dict and (n - x) % 2:
             raise PickleSyntaxError("odd number of items for SETITEMS")
         target = st[x - 1]
-        if type(target) is dict:
+        if type(target) is not fills:
+            if isinstance(target, Global | Call | PersistentRef):
+                self._call(target, tuple(st[x:]), None, opcode)
+        elif type(target) is dict:
             full = len(target) >= CONTAINER_CAP
             for k in range(x, n, 2):
                 key = st[k]
@@ -1232,29 +1213,17 @@ class PickleMachine:
                     target[key] = st[k + 1]
                 else:
                     hash(key)  # CPython still fails on unhashable keys
-        elif isinstance(target, Global | Call | PersistentRef):
-            self._call(target, tuple(st[x:]), None, opcode)
-        del st[x:]
-
-    def _op_additems(self) -> None:
-        mark = self._marker()
-        st = self._stack
-        n = len(st)
-        if mark > n or mark <= self._fence:
-            self._underflow()
-        if n == mark:
-            return
-        target = st[mark - 1]
-        items = st[mark:]
-        del st[mark:]
-        if type(target) is set:
+        elif type(target) is list:
+            room = CONTAINER_CAP - len(target)
+            if room > 0:
+                target.extend(st[x : x + room])
+        elif type(target) is set:
             if len(target) < CONTAINER_CAP:
-                target.update(items)
+                target.update(st[x:])
             else:
-                for item in items:
+                for item in st[x:]:
                     hash(item)
-        elif isinstance(target, Global | Call | PersistentRef):
-            self._call(target, tuple(items), None, "ADDITEMS")
+        del st[x:]
 
     # --- opcodes: memo --------------------------------------------------------------------
 
@@ -1540,6 +1509,12 @@ class PickleMachine:
         with contextlib.suppress(_Stop):
             self._loop()
         self._stack, self._marks, self._fence, self._proto, self._frame_end, self._memo = saved
+
+
+_HANDLERS: Final[list[Callable[[PickleMachine], None]]] = [PickleMachine._op_invalid] * 256
+"""Opcode byte to its handler (unbound), built once for every machine."""
+for _code, _name in OPCODE_NAMES.items():
+    _HANDLERS[_code] = getattr(PickleMachine, "_op_" + _name.lower())
 
 
 def _dtype_info(node: Any) -> tuple[int, bool] | None:
