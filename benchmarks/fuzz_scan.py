@@ -54,7 +54,10 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["warden.supplychain"]):
-        from warden.supplychain.scanner import ScanLimits, scan_bytes
+        from warden.supplychain.scanner import ScanLimits, format_names, scan_bytes
+
+        format_names()  # the format modules load lazily: import them inside the block
+        import warden.supplychain.formats.pickle  # noqa: F401 - the probe, too
 
     limits = ScanLimits(max_seconds=5.0, max_member_bytes=8 << 20, max_total_bytes=64 << 20)
 
