@@ -191,3 +191,14 @@ def test_reports_are_valid_json_and_sarif(
     results = log["runs"][0]["results"]
     assert {r["ruleId"] for r in results} == {"scan.test.seen", "scan.error"}
     assert results[0]["locations"][0]["logicalLocations"][0]["name"] == "inner"
+
+
+def test_parallel_scans_run_each_scanner_once_per_stream(tmp_path: Path) -> None:
+    payload = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x85R."
+    for i in range(16):
+        (tmp_path / f"m{i}.pkl").write_bytes(payload)
+    for _ in range(5):
+        scanner_mod._reset_order()  # every worker races to build the dispatch order
+        report = scan_paths([tmp_path], workers=8)
+        assert [len(fs.findings) for fs in report.files] == [1] * 16
+        assert all(fs.formats == ((fs.path, "pickle"),) for fs in report.files)

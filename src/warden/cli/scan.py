@@ -83,7 +83,7 @@ def _print_table(report: object, show_info: bool) -> None:
     assert isinstance(report, ScanReport)
     table = Table(title="Warden scan", title_justify="left")
     table.add_column("severity")
-    table.add_column("finding")
+    table.add_column("finding", overflow="fold")
     table.add_column("where", overflow="fold")
     table.add_column("title", overflow="fold")
     shown = 0

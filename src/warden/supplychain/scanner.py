@@ -277,8 +277,9 @@ class FormatScanner(Protocol):
 
 
 _FORMATS: dict[str, FormatScanner] = {}
-_ORDER: list[tuple[FormatScanner, bool]] = []
-"""Cached dispatch order: (scanner, passive) pairs; cleared when the registry changes."""
+_order: tuple[tuple[FormatScanner, bool], ...] | None = None
+"""Cached dispatch order: (scanner, passive) pairs; reset when the registry changes. A tuple
+replaced whole, so a scan iterating it in another thread never sees it change."""
 _BUILTINS_LOADED = False
 _lock = threading.Lock()
 
@@ -291,7 +292,7 @@ def register_format(scanner: FormatScanner, *, replace: bool = False) -> FormatS
         if scanner.name in _FORMATS and not replace:
             raise RegistryError(f"format scanner {scanner.name!r} is already registered")
         _FORMATS[scanner.name] = scanner
-        _ORDER.clear()
+        _reset_order()
     return scanner
 
 
@@ -301,7 +302,7 @@ def unregister_format(name: str) -> None:
         if name not in _FORMATS:
             raise RegistryError(f"no format scanner named {name!r}")
         del _FORMATS[name]
-        _ORDER.clear()
+        _reset_order()
 
 
 def _formats() -> list[FormatScanner]:
@@ -317,11 +318,19 @@ def _formats() -> list[FormatScanner]:
     return list(_FORMATS.values())
 
 
-def _dispatch_order() -> list[tuple[FormatScanner, bool]]:
+def _reset_order() -> None:
+    global _order
+    _order = None
+
+
+def _dispatch_order() -> tuple[tuple[FormatScanner, bool], ...]:
     """(scanner, passive) pairs in dispatch order, cached until the registry changes."""
-    if not _ORDER:
-        _ORDER.extend((s, bool(getattr(s, "passive", False))) for s in _formats())
-    return _ORDER
+    global _order
+    order = _order
+    if order is None:
+        order = tuple((s, bool(getattr(s, "passive", False))) for s in _formats())
+        _order = order
+    return order
 
 
 def format_names() -> list[str]:

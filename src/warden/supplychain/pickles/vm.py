@@ -347,11 +347,11 @@ class PickleSyntaxError(Exception):
 
 
 class _Stop(Exception):
-    pass
+    """STOP was executed: the pickle ended cleanly."""
 
 
 class _LimitReached(Exception):
-    pass
+    """``max_ops`` or ``max_memo`` was reached."""
 
 
 class _Interrupted(Exception):
