@@ -8,6 +8,7 @@ scanned in parallel threads; results keep the order of the walk.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,13 @@ from typing import Any
 
 from warden.assess.finding import Finding, Severity
 from warden.errors import ConfigError
-from warden.supplychain.scanner import FileScan, ScanContext, ScanLimits, scan_file
+from warden.supplychain.scanner import (
+    DEFAULT_LIMITS,
+    FileScan,
+    ScanContext,
+    ScanLimits,
+    scan_file,
+)
 
 __all__ = ["ScanReport", "iter_scan", "scan_paths"]
 
@@ -81,22 +88,32 @@ def _symlink_finding(link: Path, root: Path) -> Finding:
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, Path | None]]:
-    """``(file, None)`` for each regular file; ``(link, root)`` for each symbolic link."""
-    if root.is_symlink():
+    """``(file, None)`` for each regular file; ``(link, root)`` for each symbolic link.
+
+    Top-down and sorted by name: a directory's links and files, then its subdirectories.
+    ``os.scandir`` answers "is it a link / a directory" without a stat per entry.
+    """
+    st = os.lstat(root)
+    if stat.S_ISLNK(st.st_mode):
         yield root, root
         return
-    if not root.is_dir():
+    if not stat.S_ISDIR(st.st_mode):
         yield root, None
         return
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        dirnames.sort()
-        for d in list(dirnames):
-            if (here / d).is_symlink():
-                yield here / d, root
-        for name in sorted(filenames):
-            p = here / name
-            yield (p, root) if p.is_symlink() else (p, None)
+    stack = [str(root)]
+    while stack:
+        here = stack.pop()
+        with os.scandir(here) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for e in entries:
+            if e.is_symlink():
+                yield Path(e.path), root
+            elif e.is_dir(follow_symlinks=False):
+                subdirs.append(e.path)
+            else:
+                yield Path(e.path), None
+        stack.extend(reversed(subdirs))
 
 
 def iter_scan(
@@ -106,16 +123,19 @@ def iter_scan(
     workers: int | None = None,
 ) -> Iterator[FileScan]:
     """Scan files and directory trees, yielding one :class:`FileScan` per file in walk order."""
-    limits = limits or ScanLimits()
+    limits = limits or DEFAULT_LIMITS
     workers = workers or min(4, os.cpu_count() or 1)
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     entries: list[tuple[Path, Path | None]] = []
     for raw in paths:
         root = Path(raw)
-        if not root.exists() and not root.is_symlink():
-            raise ConfigError(f"no such file or directory: {raw}")
-        found = list(_walk(root))
+        try:
+            found = list(_walk(root))
+        except FileNotFoundError:
+            raise ConfigError(f"no such file or directory: {raw}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {raw}: {exc.strerror or exc}") from exc
         if not found:
             raise ConfigError(f"no files to scan under {raw}")
         entries.extend(found)

@@ -29,6 +29,7 @@ from warden.assess.finding import Finding, Severity
 from warden.errors import ConfigError, RegistryError
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "HEAD_BYTES",
     "FileScan",
     "FormatScanner",
@@ -448,7 +449,8 @@ class FileScan:
         return max((f.severity for f in self.findings), default=None)
 
 
-_DEFAULT_LIMITS = ScanLimits()
+DEFAULT_LIMITS = ScanLimits()
+"""The limits used when none are given."""
 
 
 def scan_file(
@@ -458,14 +460,16 @@ def scan_file(
     display: str | None = None,
 ) -> FileScan:
     """Scan one file by content. Never raises for bad content; unreadable files are findings."""
-    limits = limits or _DEFAULT_LIMITS
-    p = Path(path)
-    ctx = ScanContext(path=display or str(path), limits=limits, directory=p.parent)
+    limits = limits or DEFAULT_LIMITS
+    name = os.fspath(path)
+    ctx = ScanContext(
+        path=display or name, limits=limits, directory=Path(os.path.dirname(name) or ".")
+    )
     start = time.perf_counter()
     size = 0
     findings: list[Finding] = []
     try:
-        with open(p, "rb") as fh:
+        with open(name, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             findings.extend(_dispatch(fh, ctx))
     except OSError as exc:
@@ -473,7 +477,7 @@ def scan_file(
             ctx.finding("error", Severity.MEDIUM, f"could not open: {exc.strerror or exc}")
         )
     return FileScan(
-        str(display or path),
+        display or name,
         size,
         time.perf_counter() - start,
         tuple(findings),
@@ -483,7 +487,7 @@ def scan_file(
 
 def scan_bytes(data: bytes, name: str = "<bytes>", limits: ScanLimits | None = None) -> FileScan:
     """Scan an in-memory artifact (as :func:`scan_file` does a file)."""
-    limits = limits or _DEFAULT_LIMITS
+    limits = limits or DEFAULT_LIMITS
     ctx = ScanContext(path=name, limits=limits)
     start = time.perf_counter()
     findings = tuple(_dispatch(io.BytesIO(data), ctx))
