@@ -160,11 +160,14 @@ def throughput(samples: list[Path], repeats: int) -> dict[str, tuple[float, int,
     return {t: (best[t], n_files, n_bytes) for t in TOOLS}
 
 
-def big_checkpoints(root: Path, sizes_mb: list[int], n_tensors: int, repeats: int) -> list[str]:
+def big_checkpoints(
+    root: Path, sizes_mb: list[int], n_tensors: int, repeats: int
+) -> tuple[list[str], list[dict[str, float]]]:
     """Scan time of torch.save checkpoints of growing size (same number of tensors)."""
     import torch
 
     rows = []
+    timings: list[dict[str, float]] = []
     for mb in sizes_mb:
         per = mb * (1 << 20) // 4 // n_tensors
         state = {
@@ -187,6 +190,7 @@ def big_checkpoints(root: Path, sizes_mb: list[int], n_tensors: int, repeats: in
             times[tool] = best
             verdicts[tool] = v
         path.unlink()
+        timings.append(times)
         w = times["Warden"]
         rows.append(
             f"| {size / 2**20:,.0f} MiB, {n_tensors} tensors | "
@@ -197,7 +201,48 @@ def big_checkpoints(root: Path, sizes_mb: list[int], n_tensors: int, repeats: in
             )
             + f" | {times['modelscan'] / w:.1f}× | {times['picklescan'] / w:.1f}× |"
         )
-    return rows
+    return rows, timings
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def targets(
+    totals: dict[str, dict[str, int]],
+    speed: dict[str, tuple[float, int, int]],
+    speed_common: dict[str, tuple[float, int, int]],
+    big_times: list[dict[str, float]],
+    sizes_mb: list[int],
+) -> list[str]:
+    """The issue's targets, each with the measured figure and met / missed."""
+    w = totals["Warden"]
+    n_mal = w["tp"] + w["fn"]
+    lines = [
+        f"- Every malicious sample flagged: {w['tp']} / {n_mal} — {_met(w['fn'] == 0)}.",
+        f"- No benign sample flagged: {w['fp']} flagged — {_met(w['fp'] == 0)}.",
+    ]
+    for label, table in (("whole corpus", speed), ("like-for-like samples", speed_common)):
+        ms = table["modelscan"][0] / table["Warden"][0]
+        ps = table["picklescan"][0] / table["Warden"][0]
+        lines.append(
+            f"- Throughput on the {label}: {ms:.2f}× modelscan's (target ≥ 2: {_met(ms >= 2)}), "
+            f"{ps:.2f}× picklescan's (target ≥ 1: {_met(ps >= 1)})."
+        )
+    for mb, t in zip(sizes_mb, big_times, strict=True):
+        ms, ps = t["modelscan"] / t["Warden"], t["picklescan"] / t["Warden"]
+        lines.append(
+            f"- {mb} MiB checkpoint: {ms:.1f}× modelscan's throughput ({_met(ms >= 2)}), "
+            f"{ps:.1f}× picklescan's ({_met(ps >= 1)})."
+        )
+    if len(big_times) >= 2:
+        grow = big_times[-1]["Warden"] / big_times[0]["Warden"]
+        size = sizes_mb[-1] / sizes_mb[0]
+        lines.append(
+            f"- Scan time grows with the pickle, not the tensor bytes: {size:.0f}× the bytes took "
+            f"{grow:.2f}× the time — {_met(grow < size / 2)}."
+        )
+    return lines
 
 
 def main() -> None:
@@ -217,7 +262,7 @@ def main() -> None:
         every = [p for kind in ("malicious", "benign") for p in sorted((root / kind).iterdir())]
         speed = throughput(every, args.repeats)
         speed_common = throughput(common, args.repeats)
-        big = big_checkpoints(root, args.sizes_mb, args.tensors, args.repeats)
+        big, big_times = big_checkpoints(root, args.sizes_mb, args.tensors, args.repeats)
         assert not marker.exists()
 
     names = list(TOOLS)
@@ -282,6 +327,10 @@ def main() -> None:
         "| checkpoint | " + " | ".join(names) + " | modelscan / Warden | picklescan / Warden |",
         "|---|" + "---|" * (len(names) + 2),
         *big,
+        "",
+        "## Targets",
+        "",
+        *targets(totals, speed, speed_common, big_times, args.sizes_mb),
         "",
         "## Per-sample verdicts (✔ detected, err = error/warning only, – passed)",
         "",
