@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from warden.assess.finding import Severity
-from warden.cli._common import EXIT_FINDINGS, err, out, user_errors
+from warden.cli._common import (
+    EXIT_FINDINGS,
+    err,
+    fail_on_option,
+    out,
+    parse_fail_on,
+    user_errors,
+)
 from warden.errors import ConfigError
 from warden.report._io import dumps, write_text
+
+if TYPE_CHECKING:
+    from warden.supplychain.scan import ScanReport
 
 _FORMATS = ("table", "json", "sarif")
 
@@ -27,10 +37,7 @@ def scan(
     out_file: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the output to this file.")
     ] = None,
-    fail_on: Annotated[
-        str,
-        typer.Option(help="Exit 1 when a finding is at or above this severity (info..critical)."),
-    ] = "low",
+    fail_on: Annotated[str, fail_on_option("a finding")] = "low",
     max_seconds: Annotated[
         float, typer.Option(help="Time budget per file, in seconds (hitting it is a finding).")
     ] = 120.0,
@@ -44,7 +51,8 @@ def scan(
     Formats: pickle, PyTorch, joblib, NumPy, Keras, TF SavedModel, ONNX, safetensors, GGUF,
     and zip/tar/7z/gzip/bzip2/xz archives (recursively).
 
-    Exit code 0: nothing at or above --fail-on; 1: findings at or above it; 2: usage error.
+    Exit code 0: nothing at or above --fail-on (`none`: never 1); 1: findings at or above
+    it; 2: usage error.
     """
     from warden.supplychain.scan import scan_paths
     from warden.supplychain.scanner import ScanLimits
@@ -53,7 +61,7 @@ def scan(
     with user_errors():
         if fmt not in _FORMATS:
             raise ConfigError(f"--format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
-        threshold = Severity.parse(fail_on)
+        threshold = parse_fail_on(fail_on)
         limits = ScanLimits(max_seconds=max_seconds)
         report = scan_paths(paths, limits, workers=workers)
         if fmt == "table":
@@ -73,14 +81,11 @@ def scan(
             f"{report.seconds:.2f} s: {summary or 'no findings'}",
             highlight=False,
         )
-    if report.fails(threshold):
+    if threshold is not None and report.fails(threshold):
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def _print_table(report: object, show_info: bool) -> None:
-    from warden.supplychain.scan import ScanReport
-
-    assert isinstance(report, ScanReport)
+def _print_table(report: ScanReport, show_info: bool) -> None:
     table = Table(title="Warden scan", title_justify="left")
     table.add_column("severity")
     table.add_column("finding", overflow="fold")

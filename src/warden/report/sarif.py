@@ -34,6 +34,7 @@ __all__ = [
     "sarif_result",
     "sarif_rule",
     "sarif_rules",
+    "sarif_uri",
     "write_sarif",
 ]
 
@@ -87,7 +88,13 @@ def _source_uri(model: Mapping[str, Any]) -> str | None:
     text = os.fspath(source)
     if "://" in text:
         return text
-    path = PurePath(text)
+    return sarif_uri(text)
+
+
+def sarif_uri(file: str | os.PathLike[str]) -> str:
+    """A file path as a SARIF URI reference: absolute paths as ``file://`` URIs, relative
+    ones kept relative (POSIX separators, percent-quoted)."""
+    path = PurePath(file)
     if path.is_absolute():
         return Path(path).as_uri()
     return quote(path.as_posix())

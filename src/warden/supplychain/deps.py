@@ -539,14 +539,9 @@ def audit_to_dict(report: AuditReport) -> dict[str, Any]:
     }
 
 
-def _uri(file: str) -> str:
-    path = PurePath(file)
-    if path.is_absolute():
-        return Path(path).as_uri()
-    return quote(path.as_posix())
-
-
 def _sarif_location(pkg: Package) -> dict[str, Any]:
+    from warden.report.sarif import sarif_uri
+
     location: dict[str, Any] = {
         "logicalLocations": [
             {
@@ -558,7 +553,7 @@ def _sarif_location(pkg: Package) -> dict[str, Any]:
     }
     if pkg.location is not None:
         location["physicalLocation"] = {
-            "artifactLocation": {"uri": _uri(pkg.location.file)},
+            "artifactLocation": {"uri": sarif_uri(pkg.location.file)},
             "region": {"startLine": pkg.location.line},
         }
     return location
@@ -573,7 +568,7 @@ def audit_to_sarif(report: AuditReport) -> dict[str, Any]:
     the severity.
     """
     from warden import __version__
-    from warden.report.sarif import SECURITY_SEVERITY, sarif_document, sarif_level
+    from warden.report.sarif import SECURITY_SEVERITY, sarif_document, sarif_level, sarif_uri
 
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
@@ -640,7 +635,7 @@ def audit_to_sarif(report: AuditReport) -> dict[str, Any]:
                     "locations": [
                         {
                             "physicalLocation": {
-                                "artifactLocation": {"uri": _uri(w.location.file)},
+                                "artifactLocation": {"uri": sarif_uri(w.location.file)},
                                 "region": {"startLine": w.location.line},
                             }
                         }

@@ -75,7 +75,7 @@ def _symlink_finding(link: Path, root: Path) -> Finding:
     target = os.readlink(link)
     resolved = (link.parent / target).resolve()
     outside = root.is_dir() and not resolved.is_relative_to(root.resolve())
-    ctx = ScanContext(path=str(link), limits=ScanLimits())
+    ctx = ScanContext(path=str(link), limits=DEFAULT_LIMITS)
     return ctx.finding(
         "path.symlink",
         Severity.HIGH if outside else Severity.LOW,

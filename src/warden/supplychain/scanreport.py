@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from warden import __version__
 from warden.assess.finding import Finding
 from warden.report._io import dumps, write_text
-from warden.report.sarif import sarif_document, sarif_properties, sarif_result, sarif_rules
+from warden.report.sarif import (
+    sarif_document,
+    sarif_properties,
+    sarif_result,
+    sarif_rules,
+    sarif_uri,
+)
 from warden.supplychain.scan import ScanReport
 from warden.supplychain.scanner import FileScan
 
@@ -52,16 +57,11 @@ def scan_to_dict(report: ScanReport) -> dict[str, Any]:
     }
 
 
-def _uri(path: str) -> str:
-    p = PurePath(path)
-    if p.is_absolute():
-        return Path(p).as_uri()
-    return quote(p.as_posix())
-
-
 def _result(f: Finding, index: int, fs: FileScan) -> dict[str, Any]:
     member = str(f.evidence.get("path", fs.path))
-    location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": _uri(fs.path)}}}
+    location: dict[str, Any] = {
+        "physicalLocation": {"artifactLocation": {"uri": sarif_uri(fs.path)}}
+    }
     if member != fs.path:
         location["logicalLocations"] = [
             {"name": member.rsplit("!", 1)[-1], "fullyQualifiedName": member, "kind": "member"}
