@@ -10,7 +10,7 @@ TORCHATTACKS := torchattacks==3.5.1
 EXTRAS := torch,onnx,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test lint typecheck pytest venv bench bench-scan bench-sign fuzz clean
+.PHONY: demo test test-postgres lint typecheck pytest venv bench bench-scan bench-sign fuzz clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# The store and registry tests against a throwaway PostgreSQL server on 127.0.0.1
+# (installs Debian's postgresql package when missing and running as root).
+test-postgres: $(STAMP)
+	bash scripts/test-postgres.sh
 
 # Side-by-side speed and strength against ART and torchattacks (about 7 min on 2 cores).
 bench: $(STAMP)

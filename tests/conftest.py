@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +122,46 @@ def sarif_validator(sarif_schema_path: Path) -> Any:
     cls = validator_for(schema, default=Draft7Validator)
     cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+# --- databases -------------------------------------------------------------------------------
+
+POSTGRES_ENV = "WARDEN_TEST_POSTGRES_URL"
+"""Set by ``make test-postgres`` (scripts/test-postgres.sh) to a server Warden may use."""
+
+
+def _postgres_admin_url() -> str:
+    url = os.environ.get(POSTGRES_ENV, "")
+    if not url:
+        pytest.skip(
+            f"no PostgreSQL server: {POSTGRES_ENV} is not set (run `make test-postgres` to "
+            "start a local server and run the store and registry tests against it)"
+        )
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL: SQLite under ``tmp_path``, or a new PostgreSQL database.
+
+    The PostgreSQL variant creates a database of its own per test on the server named by
+    ``WARDEN_TEST_POSTGRES_URL`` and drops it afterwards; it skips (with the reason) when the
+    variable is unset.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite+pysqlite:///{tmp_path / 'warden-test.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(_postgres_admin_url())
+    name = f"warden_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

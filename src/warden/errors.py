@@ -18,8 +18,14 @@ translated at the boundary (``raise DataError(...) from exc``). The CLI turns an
     ├── AttackError              attack settings are invalid or the attack cannot run
     ├── NotFittedError           a detector was used before ``fit``
     ├── RegistryError            a name is registered twice or is unknown
+    │   └── LifecycleError           a model-version state change is not allowed
+    │       └── GateRefused              a policy gate refused (missing or stale evidence)
     ├── ReportError              a report cannot be rendered or written
-    └── SignatureError           a signature, key or signed manifest is invalid or does not verify
+    ├── SignatureError           a signature, key or signed manifest is invalid or does not verify
+    └── StoreError               the database, blob store or a backup cannot be used
+        ├── MasterKeyError           the master key is missing, malformed or not the right one
+        ├── TamperError              stored bytes or a wrapped key fail authentication
+        └── BackupError              a backup file is malformed, incomplete or altered
 
 Messages say what was expected, what was found, and what to do.
 """
@@ -28,9 +34,13 @@ from __future__ import annotations
 
 __all__ = [
     "AttackError",
+    "BackupError",
     "ConfigError",
     "DataError",
+    "GateRefused",
     "InputShapeError",
+    "LifecycleError",
+    "MasterKeyError",
     "ModelError",
     "ModelLoadError",
     "ModelQueryError",
@@ -39,6 +49,8 @@ __all__ = [
     "RegistryError",
     "ReportError",
     "SignatureError",
+    "StoreError",
+    "TamperError",
     "UnsafeModelError",
     "WardenError",
 ]
@@ -101,3 +113,34 @@ class ReportError(WardenError):
 
 class SignatureError(WardenError):
     """A signature, key or signed manifest is invalid, or the signed files do not verify."""
+
+
+class LifecycleError(RegistryError):
+    """A model-version state change is not allowed from its current state."""
+
+
+class GateRefused(LifecycleError):
+    """A policy gate refused a transition because its evidence is missing, failing or stale.
+
+    ``failures`` names each gate that refused and why, one line each.
+    """
+
+    def __init__(self, message: str, failures: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class StoreError(WardenError):
+    """The database, the blob store or a backup cannot be opened, read or written."""
+
+
+class MasterKeyError(StoreError):
+    """The master key is missing, malformed, or not the key that wrapped the stored data keys."""
+
+
+class TamperError(StoreError):
+    """Stored bytes or a wrapped data key fail authentication: they were altered or swapped."""
+
+
+class BackupError(StoreError):
+    """A backup file is malformed, incomplete, or does not match its integrity manifest."""
