@@ -14,6 +14,7 @@ from warden.cli.deps import deps_app
 from warden.cli.sbom import sbom
 from warden.cli.scan import scan
 from warden.cli.sign import keys_app, sign, verify
+from warden.cli.store import init, rotate, store_app
 
 app = typer.Typer(
     name="warden",
@@ -41,6 +42,7 @@ def version() -> None:
     out.print(f"warden {__version__}", highlight=False)
 
 
+app.command()(init)
 app.command()(assess)
 app.command()(attack)
 app.command()(demo)
@@ -48,7 +50,9 @@ app.command()(scan)
 app.command()(sbom)
 app.command()(sign)
 app.command()(verify)
+keys_app.command("rotate")(rotate)
 app.add_typer(keys_app, name="keys")
+app.add_typer(store_app, name="store")
 app.add_typer(deps_app, name="deps")
 
 

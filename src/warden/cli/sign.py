@@ -151,7 +151,7 @@ def verify(
 
 keys_app = typer.Typer(
     name="keys",
-    help="Create signing keys for `warden sign`.",
+    help="Signing keys for `warden sign` (generate) and the store's master key (rotate).",
     no_args_is_help=True,
     add_completion=False,
 )

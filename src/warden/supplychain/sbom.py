@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROACHES",
     "SPEC_VERSION",
+    "DatasetFacts",
     "ModelArtifact",
     "ModelCardFacts",
     "ModelFile",
@@ -795,10 +796,24 @@ def _dataset_component(
     return comp
 
 
-def _describe_dataset(item: str | os.PathLike[str] | Dataset) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DatasetFacts:
+    """A dataset known by its record rather than its file (for example from a model registry)."""
+
+    name: str
+    """The dataset's name."""
+    fingerprint: str
+    """Its content fingerprint (``sha256:`` + hex)."""
+    properties: tuple[tuple[str, str], ...] = ()
+    """Extra ``name``/``value`` properties (source, licence, role, columns …)."""
+
+
+def _describe_dataset(item: str | os.PathLike[str] | Dataset | DatasetFacts) -> dict[str, Any]:
     from warden.data.dataset import Dataset
     from warden.data.loaders import load_dataset
 
+    if isinstance(item, DatasetFacts):
+        return _dataset_component(item.name, item.fingerprint, list(item.properties))
     ds = item if isinstance(item, Dataset) else load_dataset(os.fspath(item))
     props = [
         ("warden:dataset:samples", str(len(ds))),
@@ -966,7 +981,7 @@ def build_sbom(
     model_path: str | os.PathLike[str],
     *,
     assessment: str | os.PathLike[str] | Mapping[str, Any] | Assessment | None = None,
-    datasets: Sequence[str | os.PathLike[str] | Dataset] = (),
+    datasets: Sequence[str | os.PathLike[str] | Dataset | DatasetFacts] = (),
     name: str | None = None,
     version: str | None = None,
     facts: ModelCardFacts | None = None,
@@ -982,10 +997,10 @@ def build_sbom(
 
     ``assessment`` is a ``warden assess`` report (path, parsed dict or Assessment); its metrics,
     threats and evaluation dataset go into the model card. ``datasets`` are bundled names,
-    dataset paths or :class:`~warden.data.dataset.Dataset` objects. ``facts`` (for example from
-    a model registry) override what discovery and the report found; ``intended_use`` and
-    ``limitations`` add to the card. Libraries are the installed distributions
-    (``distributions`` to choose other ones) or the pins of ``requirements``;
+    dataset paths, :class:`~warden.data.dataset.Dataset` objects or :class:`DatasetFacts`.
+    ``facts`` (for example from a model registry) override what discovery and the report
+    found; ``intended_use`` and ``limitations`` add to the card. Libraries are the installed
+    distributions (``distributions`` to choose other ones) or the pins of ``requirements``;
     ``include_libraries=False`` leaves them out. ``timestamp`` and ``serial_number`` default to
     now and a random UUID.
     """
