@@ -65,6 +65,7 @@ ATLAS: dict[str, str] = {
 """MITRE ATLAS techniques Warden's checks refer to (id to name)."""
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_ATLAS_ID = re.compile(r"^AML\.T\d{4}(\.\d{3})?$")
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Finding:
             if t not in OWASP_ML_TOP10:
                 raise ConfigError(f"finding {self.id}: unknown OWASP ML Top 10 id {t!r}")
         for t in self.atlas:
-            if not re.match(r"^AML\.T\d{4}(\.\d{3})?$", t):
+            if not _ATLAS_ID.match(t):
                 raise ConfigError(f"finding {self.id}: {t!r} is not a MITRE ATLAS technique id")
         object.__setattr__(self, "owasp", tuple(self.owasp))
         object.__setattr__(self, "atlas", tuple(self.atlas))

@@ -128,6 +128,11 @@ class WireReader:
             source.seek(0)
             self._win = b""
             self._win_start = 0
+            if self.size <= _WINDOW:  # small: one read, then plain slicing
+                self._win = source.read(self.size + 1)
+                source.seek(0)
+                if len(self._win) == self.size:
+                    self._stream = None
 
     def _window(self, pos: int, need: int) -> tuple[bytes, int]:
         """Bytes covering ``[pos, pos + need)`` (or up to EOF) and the offset of ``pos`` in them."""
@@ -202,15 +207,24 @@ class WireReader:
         win, rel = self._window(pos, min(end - pos, 32))
         base = pos - rel
         limit = min(len(win), end - base)
-        tag, p = read_varint(win, rel, limit)
+        # one-byte varints (tags of fields 1-15, short lengths) are decoded inline
+        if rel < limit and win[rel] < 0x80:
+            tag, p = win[rel], rel + 1
+        else:
+            tag, p = read_varint(win, rel, limit)
         number, wire = tag >> 3, tag & 7
         if number == 0 or number > _MAX_FIELD:
             raise ProtoError(f"invalid field number {number} at {pos}")
         if wire == VARINT:
+            if p < limit and win[p] < 0x80:
+                return Field(number, wire, win[p], base + p, 1)
             value, q = read_varint(win, p, limit)
             return Field(number, wire, value, base + p, size=q - p)
         if wire == LEN:
-            length, q = read_varint(win, p, limit)
+            if p < limit and win[p] < 0x80:
+                length, q = win[p], p + 1
+            else:
+                length, q = read_varint(win, p, limit)
             payload = base + q
             if payload + length > end:
                 if partial:

@@ -24,7 +24,7 @@ from warden.supplychain.scanner import (
     FileScan,
     ScanContext,
     ScanLimits,
-    scan_file,
+    _scan_file,
 )
 
 __all__ = ["ScanReport", "iter_scan", "scan_paths"]
@@ -87,32 +87,38 @@ def _symlink_finding(link: Path, root: Path) -> Finding:
     )
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, Path | None]]:
-    """``(file, None)`` for each regular file; ``(link, root)`` for each symbolic link.
+_Entry = tuple[str, Path, Path | None]
+"""A walked entry: (path, its folder, None) for a file; (path, folder, root) for a link."""
+
+
+def _walk(root: Path) -> Iterator[_Entry]:
+    """``(file, folder, None)`` for each regular file; ``(link, folder, root)`` for each link.
 
     Top-down and sorted by name: a directory's links and files, then its subdirectories.
-    ``os.scandir`` answers "is it a link / a directory" without a stat per entry.
+    ``os.scandir`` answers "is it a link / a directory" without a stat per entry; one ``Path``
+    is built per folder, not per file.
     """
     st = os.lstat(root)
     if stat.S_ISLNK(st.st_mode):
-        yield root, root
+        yield str(root), root.parent, root
         return
     if not stat.S_ISDIR(st.st_mode):
-        yield root, None
+        yield str(root), root.parent, None
         return
     stack = [str(root)]
     while stack:
         here = stack.pop()
+        folder = Path(here)
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
         subdirs = []
         for e in entries:
             if e.is_symlink():
-                yield Path(e.path), root
+                yield e.path, folder, root
             elif e.is_dir(follow_symlinks=False):
                 subdirs.append(e.path)
             else:
-                yield Path(e.path), None
+                yield e.path, folder, None
         stack.extend(reversed(subdirs))
 
 
@@ -127,9 +133,9 @@ def iter_scan(
     workers = workers or min(4, os.cpu_count() or 1)
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
-    entries: list[tuple[Path, Path | None]] = []
+    entries: list[_Entry] = []
     for raw in paths:
-        root = Path(raw)
+        root = raw if isinstance(raw, Path) else Path(raw)
         try:
             found = list(_walk(root))
         except FileNotFoundError:
@@ -140,17 +146,31 @@ def iter_scan(
             raise ConfigError(f"no files to scan under {raw}")
         entries.extend(found)
 
-    def one(entry: tuple[Path, Path | None]) -> FileScan:
-        path, link_root = entry
+    def one(entry: _Entry) -> FileScan:
+        name, folder, link_root = entry
         if link_root is not None:
-            return FileScan(str(path), 0, 0.0, (_symlink_finding(path, link_root),))
-        return scan_file(path, limits)
+            return FileScan(name, 0, 0.0, (_symlink_finding(Path(name), link_root),))
+        return _scan_file(name, folder, limits, name)
 
     if workers == 1 or len(entries) < 2:
         yield from map(one, entries)
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="warden-scan") as pool:
         yield from pool.map(one, entries)
+
+
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _now_iso() -> str:
+    """The current UTC time to the second, ISO 8601 (formatted once per second)."""
+    global _stamp
+    second = int(time.time())
+    cached = _stamp
+    if cached[0] != second:
+        text = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+        cached = _stamp = (second, text)
+    return cached[1]
 
 
 def scan_paths(
@@ -167,7 +187,7 @@ def scan_paths(
     """
     if not paths:
         raise ConfigError("nothing to scan: give at least one file or directory")
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    started = _now_iso()
     start = time.perf_counter()
     files: list[FileScan] = []
     for fs in iter_scan(paths, limits, workers=workers):

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 HEAD_BYTES = 4096
 """How many leading bytes ``sniff`` sees."""
 
+SMALL_FILE = 64 << 10
+"""Files up to this size are read into memory in one read and scanned from there."""
+
 CHECK = "scan"
 """The ``Finding.check`` of every scanner finding."""
 
@@ -105,7 +108,7 @@ class ScanLimitExceeded(Exception):
         self.severity = severity
 
 
-@dataclass
+@dataclass(slots=True)
 class _Budget:
     """Mutable counters shared by every context of one top-level file."""
 
@@ -145,7 +148,7 @@ class ScanContext:
 
     def check_time(self) -> None:
         """Raise :class:`ScanLimitExceeded` when the file's time budget is spent."""
-        if time.monotonic() > self._b.deadline:
+        if _monotonic() > self._b.deadline:
             raise ScanLimitExceeded(
                 "limit.time",
                 f"scan stopped after {self.limits.max_seconds:g} s (max_seconds); "
@@ -176,7 +179,9 @@ class ScanContext:
 
     def record_format(self, name: str) -> None:
         """Note that the stream at ``self.path`` was recognised as format ``name``."""
-        self._b.formats.append((self.path, name))
+        budget = self.budget
+        assert budget is not None
+        budget.formats.append((self.path, name))
 
     # --- findings -----------------------------------------------------------------------
 
@@ -228,15 +233,13 @@ class ScanContext:
         stop at the first byte. Containers use it to skip big members nobody parses (tensor
         data) without building a stream for them; passive scanners are the caller's concern.
         """
-        from warden.supplychain.formats.pickle import probe_wants
-
         for s, passive in _dispatch_order():
             try:
                 if not passive and s.sniff(head):
                     return True
             except Exception:  # noqa: BLE001 - let the dispatcher report the failing sniffer
                 return True
-        return probe_wants(head)
+        return bool(head) and head[0] in _pickle_opcodes()
 
     def scan_member(self, name: str, stream: BinaryIO) -> Iterator[Finding]:
         """Scan one container member by content, one level down (depth-limited)."""
@@ -339,6 +342,36 @@ def format_names() -> list[str]:
     return [s.name for s in _formats()]
 
 
+_monotonic = time.monotonic
+
+
+_opcodes: Mapping[int, str] | None = None
+
+
+def _pickle_opcodes() -> Mapping[int, str]:
+    """The pickle opcode table (the probe looks past the first byte only when it is one)."""
+    global _opcodes
+    if _opcodes is None:
+        from warden.supplychain.pickles.vm import OPCODE_NAMES
+
+        _opcodes = OPCODE_NAMES
+    return _opcodes
+
+
+_pickle_module: Any = None
+
+
+def _probe_pickle() -> Callable[[BinaryIO, ScanContext], Iterator[Finding]]:
+    """:func:`warden.supplychain.formats.pickle.probe_pickle` (its module imported once)."""
+    global _pickle_module
+    if _pickle_module is None:
+        from warden.supplychain.formats import pickle
+
+        _pickle_module = pickle
+    probe: Callable[[BinaryIO, ScanContext], Iterator[Finding]] = _pickle_module.probe_pickle
+    return probe
+
+
 def read_head(stream: BinaryIO, n: int = HEAD_BYTES) -> bytes:
     """The first ``n`` bytes of ``stream``; the stream is left at position 0."""
     stream.seek(0)
@@ -358,29 +391,37 @@ def _dispatch(stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
     except (OSError, ValueError) as exc:
         yield ctx.finding("error", Severity.MEDIUM, f"could not read: {exc}")
         return
+    formats = ctx._b.formats
+    order = _dispatch_order()
+    try:
+        hits = [pair for pair in order if pair[0].sniff(head)]
+    except Exception:  # noqa: BLE001 - a sniffer failed: sniff one by one to report it
+        hits = []
+        for pair in order:
+            s = pair[0]
+            try:
+                if s.sniff(head):
+                    hits.append(pair)
+            except Exception as exc:  # noqa: BLE001 - a broken sniffer is a finding, not a pass
+                yield ctx.finding(
+                    "error",
+                    Severity.MEDIUM,
+                    f"{s.name}: format detection failed ({type(exc).__name__}: {exc})"[:300],
+                    evidence={"format": s.name, "error": type(exc).__name__},
+                )
     matched: list[FormatScanner] = []
     active = 0
-    for s, passive in _dispatch_order():
-        try:
-            if s.sniff(head):
-                matched.append(s)
-                if not passive:
-                    active += 1
-                    ctx.record_format(s.name)
-        except Exception as exc:  # noqa: BLE001 - a broken sniffer is a finding, not a pass
-            yield ctx.finding(
-                "error",
-                Severity.MEDIUM,
-                f"{s.name}: format detection failed ({type(exc).__name__}: {exc})"[:300],
-                evidence={"format": s.name, "error": type(exc).__name__},
-            )
+    for s, passive in hits:
+        matched.append(s)
+        if not passive:
+            active += 1
+            formats.append((ctx.path, s.name))
     if not active:
-        from warden.supplychain.formats.pickle import probe_pickle
-
-        before = len(ctx._b.formats)
-        yield from _guarded(probe_pickle, stream, ctx, "pickle-probe")
-        if len(ctx._b.formats) == before:
-            ctx.record_format("unknown")
+        before = len(formats)
+        if head and head[0] in _pickle_opcodes():  # else the probe stops at the first byte
+            yield from _guarded(_probe_pickle(), stream, ctx, "pickle-probe")
+        if len(formats) == before:
+            formats.append((ctx.path, "unknown"))
     for s in matched:
         stream.seek(0)
         yield from _guarded(s.scan, stream, ctx, s.name)
@@ -460,28 +501,45 @@ def scan_file(
     display: str | None = None,
 ) -> FileScan:
     """Scan one file by content. Never raises for bad content; unreadable files are findings."""
-    limits = limits or DEFAULT_LIMITS
     name = os.fspath(path)
-    ctx = ScanContext(
-        path=display or name, limits=limits, directory=Path(os.path.dirname(name) or ".")
-    )
+    return _scan_file(name, None, limits or DEFAULT_LIMITS, display or name)
+
+
+def _scan_file(name: str, directory: Path | None, limits: ScanLimits, display: str) -> FileScan:
+    """:func:`scan_file` of ``name`` (a str); ``directory``: its folder, when the caller has it
+    at hand (walks share one per folder)."""
     start = time.perf_counter()
+    budget = _Budget(limits, _monotonic() + limits.max_seconds)
+    if directory is None:
+        directory = Path(os.path.dirname(name) or ".")
+    ctx = ScanContext(display, limits, 0, directory, budget)
     size = 0
     findings: list[Finding] = []
     try:
         with open(name, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
+            if size <= SMALL_FILE:
+                # Read whole: every scanner's reads then cost no system call (the zip-tail
+                # check alone reads the last 64 KiB of every file anyway).
+                data = fh.read(SMALL_FILE + 1)
+                if len(data) <= SMALL_FILE:
+                    size = len(data)
+                    findings.extend(_dispatch(io.BytesIO(data), ctx))
+                    return FileScan(
+                        display,
+                        size,
+                        time.perf_counter() - start,
+                        tuple(findings),
+                        tuple(budget.formats),
+                    )
+                fh.seek(0)  # grew while being read: scan it as a file
             findings.extend(_dispatch(fh, ctx))
     except OSError as exc:
         findings.append(
             ctx.finding("error", Severity.MEDIUM, f"could not open: {exc.strerror or exc}")
         )
     return FileScan(
-        display or name,
-        size,
-        time.perf_counter() - start,
-        tuple(findings),
-        tuple(ctx._b.formats),
+        display, size, time.perf_counter() - start, tuple(findings), tuple(budget.formats)
     )
 
 

@@ -46,6 +46,9 @@ def _octal(field: bytes) -> int | None:
     return int(text, 8)
 
 
+_LOW_BYTES = bytes(range(128))
+
+
 def header_checksum_ok(block: bytes) -> bool:
     """Whether ``block`` is a tar header with a valid checksum (how v7 tars are recognised)."""
     if len(block) < BLOCK or block[0] == 0:
@@ -55,7 +58,7 @@ def header_checksum_ok(block: bytes) -> bool:
         return False
     hdr = block[:148] + b" " * 8 + block[156:BLOCK]
     unsigned = sum(hdr)
-    signed = sum(b - 256 if b > 127 else b for b in hdr)
+    signed = unsigned - 256 * len(hdr.translate(None, _LOW_BYTES))  # bytes > 127 as negative
     return declared in (unsigned, signed)
 
 

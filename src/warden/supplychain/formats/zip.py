@@ -730,6 +730,13 @@ def _scan_entry(zf: _Archive, e: Entry, loc: LocalHeader, display: str) -> Itera
             # skip building a stream for it. Same outcome as dispatching, minus the overhead.
             ctx.child(display).record_format("unknown")
             return
+    if e.method == STORED and avail <= CRC_ALWAYS:
+        # Its CRC is checked whatever the scanners read, so read it whole, once.
+        data = _read_at(zf.stream, loc.data_offset, avail)
+        yield from ctx.scan_member(display, io.BytesIO(data))
+        if avail == e.compressed_size:
+            yield from _bad_crc(zf, e, loc, zlib.crc32(data))
+        return
     view = StreamView(zf.stream, loc.data_offset, avail)
     if e.method == STORED:
         yield from ctx.scan_member(display, buffered(view))
@@ -780,10 +787,41 @@ def _decoder(method: int, view: StreamView, max_bytes: int) -> Any:
     return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
 
 
+def _declared_bomb(zf: _Archive, e: Entry, loc: LocalHeader) -> Finding | None:
+    """The bomb finding for a member whose headers *declare* a ratio above ``max_ratio``.
+
+    Decompressing would only confirm it: if the sizes are true, the streaming check stops the
+    member as a bomb anyway (after :data:`RATIO_FLOOR` bytes of work); if they lie, the member
+    is hostile either way. It must be declared alike by the directory and the local header
+    (unless a data descriptor defers the local sizes), and within ``max_member_bytes`` (bigger
+    members are "too large" rather than bombs, as when streaming).
+    """
+    size, packed = e.uncompressed_size, e.compressed_size
+    limits = zf.ctx.limits
+    if size <= RATIO_FLOOR or size > limits.max_member_bytes or size <= limits.max_ratio * packed:
+        return None
+    if not loc.flags & FLAG_DESCRIPTOR and (
+        loc.uncompressed_size != size or loc.compressed_size != packed
+    ):
+        return None
+    return zf.finding(
+        "archive.bomb",
+        Severity.HIGH,
+        f"{zf.ctx.path}!{e.name}: declares {size} bytes from {packed} compressed bytes (ratio "
+        f"above max_ratio {limits.max_ratio:g}); decompression bomb, not decompressed",
+        "A member that expands this much is a decompression bomb; it was not analysed further.",
+        **_ev(e, compressed=packed, decompressed=size),
+    )
+
+
 def _scan_compressed(
     zf: _Archive, e: Entry, loc: LocalHeader, view: StreamView, display: str
 ) -> Iterator[Finding]:
     ctx = zf.ctx
+    declared = _declared_bomb(zf, e, loc)
+    if declared is not None:
+        yield declared
+        return
     meter = Meter(ctx, f"{ctx.path}!{display}")
     try:
         dec = _decoder(e.method, view, ctx.limits.max_member_bytes)

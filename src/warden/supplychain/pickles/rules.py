@@ -29,6 +29,7 @@ sets dunder attributes (``pickle.dunder-state``), extension-registry codes
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Iterable
@@ -749,6 +750,11 @@ def judge_global(path: str, role: Role) -> Verdict | None:
     )
 
 
+_judge = functools.lru_cache(maxsize=4096)(judge_global)
+""":func:`judge_global`, memoised: it depends only on its arguments and constant tables, and
+the same few hundred globals make up nearly every real pickle."""
+
+
 # --- evaluation ---------------------------------------------------------------------------
 
 _VERBS: Final = {Role.REF: "imports", Role.NEW: "instantiates", Role.CALL: "calls"}
@@ -888,10 +894,10 @@ def _evaluate(trace: PickleTrace) -> list[Issue]:
             continue
         role = uses.role.get(id(g), Role.REF)
         path = _path(g)
-        verdict = judge_global(path, role)
+        verdict = _judge(path, role)
         raw = f"{g.module}.{g.name}"
         if raw != path:  # the spelling as written is judged too; the worse verdict wins
-            other = judge_global(raw, role) if _prefix_match(raw, _CRITICAL_PREFIXES) else None
+            other = _judge(raw, role) if _prefix_match(raw, _CRITICAL_PREFIXES) else None
             if other is not None and (verdict is None or other.severity > verdict.severity):
                 verdict = other
         if verdict is None:
