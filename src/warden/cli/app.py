@@ -9,8 +9,11 @@ import typer
 from warden.cli._common import out, setup_logging
 from warden.cli.assess import assess
 from warden.cli.attack import attack
+from warden.cli.backup import backup_app
 from warden.cli.demo import demo
 from warden.cli.deps import deps_app
+from warden.cli.governance import card, compliance, mlbom
+from warden.cli.registry import registry_app
 from warden.cli.sbom import sbom
 from warden.cli.scan import scan
 from warden.cli.sign import keys_app, sign, verify
@@ -53,6 +56,11 @@ app.command()(verify)
 keys_app.command("rotate")(rotate)
 app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
+registry_app.command("card")(card)
+registry_app.command("compliance")(compliance)
+registry_app.command("sbom")(mlbom)
+app.add_typer(registry_app, name="registry")
+app.add_typer(backup_app, name="backup")
 app.add_typer(deps_app, name="deps")
 
 
