@@ -23,9 +23,14 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "report.sarif",
         "model",
         "keys",
+        "home",
+        "backup.tar",
     }
     assert namespace["report"].findings == []  # type: ignore[attr-defined]
     assert namespace["check"].ok  # type: ignore[attr-defined]
     assert (tmp_path / "out" / "model" / "model.sig").is_file()
     assert namespace["bom"]["specVersion"] == "1.6"  # type: ignore[index]
+    assert namespace["v"].number == 1  # type: ignore[attr-defined]
+    assert namespace["card"].version.state == "deployed"  # type: ignore[attr-defined]
+    assert isinstance(namespace["gaps"], int)
     assert namespace["assessment"].scorecard.overall in {"A", "B", "C", "D", "F"}  # type: ignore[attr-defined]

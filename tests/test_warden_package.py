@@ -64,6 +64,8 @@ def test_all_is_sorted_complete_and_resolvable() -> None:
         "HttpModel", "L2PGD", "Model", "OnnxModel", "PGD", "Scorecard", "Severity",
         "SklearnModel", "Suite", "TorchModel", "WardenError", "load_dataset",
         "load_model", "save_torch_model", "train_model", "write_reports",
+        "Registry", "Store", "Settings", "load_settings", "build_model_card",
+        "compliance_report", "create_backup", "verify_backup", "restore_backup",
     }  # fmt: skip
     assert expected <= set(warden.__all__)
 
@@ -78,3 +80,5 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 def test_subpackages_are_reachable_as_attributes() -> None:
     assert callable(warden.assess.run)
     assert warden.evasion.PGD is warden.PGD
+    assert warden.registry.Registry is warden.Registry
+    assert warden.store.Store is warden.Store

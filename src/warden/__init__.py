@@ -62,6 +62,16 @@ _EXPORTS: dict[str, str] = {
     "generate_key": "warden.supplychain.keys",
     "scan_file": "warden.supplychain.scanner",
     "scan_paths": "warden.supplychain.scan",
+    # store, registry, governance
+    "Registry": "warden.registry.core",
+    "Settings": "warden.config",
+    "Store": "warden.store.home",
+    "build_model_card": "warden.registry.modelcard",
+    "compliance_report": "warden.registry.compliance",
+    "create_backup": "warden.registry.backup",
+    "load_settings": "warden.config",
+    "restore_backup": "warden.registry.backup",
+    "verify_backup": "warden.registry.backup",
     # errors
     "WardenError": "warden.errors",
 }
@@ -87,12 +97,15 @@ __all__ = [
     "Model",
     "OnnxModel",
     "PGD",
+    "Registry",
     "ScanLimits",
     "ScanReport",
     "Scorecard",
+    "Settings",
     "Severity",
     "SklearnModel",
     "SquareAttack",
+    "Store",
     "Suite",
     "TorchModel",
     "TrainConfig",
@@ -101,17 +114,23 @@ __all__ = [
     "WardenError",
     "__version__",
     "attack_names",
+    "build_model_card",
     "build_sbom",
+    "compliance_report",
     "create_attack",
+    "create_backup",
     "export_onnx",
     "export_torchscript",
     "generate_key",
     "load_dataset",
     "load_model",
+    "load_settings",
+    "restore_backup",
     "save_torch_model",
     "scan_file",
     "scan_paths",
     "train_model",
+    "verify_backup",
     "write_reports",
 ]
 
@@ -120,6 +139,7 @@ if TYPE_CHECKING:
     from warden.assess.result import Assessment
     from warden.assess.scorecard import Scorecard
     from warden.assess.suite import CheckSpec, Suite
+    from warden.config import Settings, load_settings
     from warden.data.dataset import Dataset
     from warden.data.loaders import load_dataset
     from warden.errors import WardenError
@@ -144,7 +164,12 @@ if TYPE_CHECKING:
     from warden.models.sklearn import SklearnModel
     from warden.models.torch import TorchModel
     from warden.models.zoo import TrainConfig, train_model
+    from warden.registry.backup import create_backup, restore_backup, verify_backup
+    from warden.registry.compliance import compliance_report
+    from warden.registry.core import Registry
+    from warden.registry.modelcard import build_model_card
     from warden.report import write_reports
+    from warden.store.home import Store
     from warden.supplychain.keys import generate_key
     from warden.supplychain.sbom import build_sbom
     from warden.supplychain.scan import ScanReport, scan_paths
@@ -153,7 +178,19 @@ if TYPE_CHECKING:
 
 
 _SUBPACKAGES = frozenset(
-    {"assess", "cli", "data", "errors", "evasion", "models", "report", "supplychain"}
+    {
+        "assess",
+        "cli",
+        "config",
+        "data",
+        "errors",
+        "evasion",
+        "models",
+        "registry",
+        "report",
+        "store",
+        "supplychain",
+    }
 )
 
 

@@ -204,3 +204,14 @@ def test_markdown_escaping_and_writer(tmp_path: Path) -> None:
     assert "<h1>T</h1>" in write_document(doc, tmp_path / "x.html").read_text()
     with pytest.raises(ConfigError, match=r"expected a \.md or \.html"):
         write_document(doc, tmp_path / "x.txt")
+
+
+def test_register_dataset_from_a_dataset_object_uses_its_fingerprint(registry: Registry) -> None:
+    from warden.data.bundled import load_breast_cancer
+
+    data = load_breast_cancer()
+    info = registry.register_dataset_from("bc", data, license="CC BY 4.0")
+    assert info.fingerprint == data.fingerprint
+    assert info.n_rows == len(data)
+    assert info.license == "CC BY 4.0"
+    assert info.source

@@ -101,6 +101,7 @@ from warden.supplychain.signing import (
 )
 
 if TYPE_CHECKING:
+    from warden.data.dataset import Dataset as WardenDataset
     from warden.store import Store
     from warden.supplychain.scanner import ScanLimits
 
@@ -671,7 +672,7 @@ class Registry:
     def register_dataset_from(
         self,
         name: str,
-        data: str | os.PathLike[str],
+        data: str | os.PathLike[str] | WardenDataset,
         *,
         label_column: str = "label",
         source: str | None = None,
@@ -679,17 +680,24 @@ class Registry:
         description: str = "",
         attributes: Mapping[str, Any] | None = None,
     ) -> DatasetInfo:
-        """Register a dataset loaded with :func:`warden.data.load_dataset` (a ``.npz``/CSV
-        file, an image folder or a bundled name).
+        """Register a :class:`~warden.data.dataset.Dataset`, or one loaded with
+        :func:`warden.data.load_dataset` (a ``.npz``/CSV file, an image folder or a bundled
+        name).
 
         The fingerprint is the dataset's content fingerprint (``Dataset.fingerprint``: SHA-256
         over the canonical encoding of inputs and labels), the one ``warden assess`` reports
         record, so an assessment names the registered data it ran on. Rows, input shape,
         column and class names are recorded as attributes.
         """
+        from warden.data.dataset import Dataset as WardenDataset
         from warden.data.loaders import load_dataset
 
-        ds = load_dataset(Path(data), label_column=label_column)
+        if isinstance(data, WardenDataset):
+            ds = data
+            default_source = str(ds.metadata.get("source", "") or ds.name)
+        else:
+            ds = load_dataset(os.fspath(data), label_column=label_column)
+            default_source = os.fspath(data)
         attrs: dict[str, Any] = {"input_shape": list(ds.input_shape), "n_classes": ds.n_classes}
         if ds.feature_names:
             attrs["columns"] = list(ds.feature_names)
@@ -699,7 +707,7 @@ class Registry:
         return self.register_dataset(
             name,
             fingerprint=ds.fingerprint,
-            source=str(data) if source is None else source,
+            source=default_source if source is None else source,
             license=license or str(ds.metadata.get("license", "") or ""),
             description=description,
             n_rows=len(ds),
