@@ -10,7 +10,7 @@ TORCHATTACKS := torchattacks==3.5.1
 EXTRAS := torch,onnx,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test test-postgres lint typecheck pytest venv bench bench-scan bench-sign fuzz clean
+.PHONY: demo test test-postgres lint typecheck pytest venv bench bench-scan bench-sign bench-audit fuzz clean
 
 venv: $(STAMP)
 
@@ -54,6 +54,11 @@ bench-scan: $(STAMP)
 # Signing vs model_signing on ~2 GB of files, and hashing vs a single-thread sha256 baseline.
 bench-sign: $(STAMP)
 	$(BIN)/python benchmarks/sign.py
+
+# Audit log: durable appends/s (1/8/64 writers, threads and processes; SQLite, and PostgreSQL when
+# WARDEN_TEST_POSTGRES_URL is set) and verification records/s.
+bench-audit: $(STAMP)
+	$(BIN)/python benchmarks/audit.py
 
 # Coverage-guided fuzzing of the pickle and archive parsers (atheris; FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 600

@@ -9,6 +9,7 @@ import typer
 from warden.cli._common import out, setup_logging
 from warden.cli.assess import assess
 from warden.cli.attack import attack
+from warden.cli.audit import audit_app
 from warden.cli.backup import backup_app
 from warden.cli.demo import demo
 from warden.cli.deps import deps_app
@@ -61,6 +62,7 @@ registry_app.command("compliance")(compliance)
 registry_app.command("sbom")(mlbom)
 app.add_typer(registry_app, name="registry")
 app.add_typer(backup_app, name="backup")
+app.add_typer(audit_app, name="audit")
 app.add_typer(deps_app, name="deps")
 
 

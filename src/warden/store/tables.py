@@ -16,6 +16,8 @@ Tables and what they record:
 - ``transitions``: every lifecycle change with who, when, why, and whether a gate was overridden.
 - ``aliases``: per-model names (``champion``, ``previous``) pointing at versions.
 - ``notes``: free text attached to a model or a version.
+- ``audit_records``, ``audit_head``, ``audit_checkpoints``, ``audit_anchors``: the
+  tamper-evident audit log (:mod:`warden.audit`), see the section at the end.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Alias",
     "Assessment",
+    "AuditAnchor",
+    "AuditCheckpoint",
+    "AuditHead",
+    "AuditRecord",
     "Base",
     "Blob",
     "Dataset",
@@ -306,3 +312,68 @@ class Note(Base):
     author: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- the audit log (warden.audit) ------------------------------------------------------------
+#
+# Append-only: the code inserts into ``audit_records``, ``audit_checkpoints`` and
+# ``audit_anchors`` and never updates them; the only delete is
+# ``warden.audit.archive.archive_before`` (records moved to a signed archive file first).
+# ``audit_head`` is the one-row lock and cache of the chain's end that writers update.
+# Times are integer microseconds since the Unix epoch (UTC): exact and identical on every
+# database, and part of each record's authenticated canonical text.
+
+_AUDIT_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit sequence number; on SQLite the rowid itself (``INTEGER PRIMARY KEY``)."""
+
+
+class AuditRecord(Base):
+    """One audit record: its canonical text (every field) and its link in the HMAC chain."""
+
+    __tablename__ = "audit_records"
+
+    seq: Mapped[int] = mapped_column(_AUDIT_SEQ, primary_key=True, autoincrement=False)
+    at_us: Mapped[int] = mapped_column(BigInteger, index=True)
+    canonical: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditHead(Base):
+    """The end of the chain (one row, ``id = 1``): writers lock it to number records."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    at_us: Mapped[int] = mapped_column(BigInteger)
+    checkpoint_seq: Mapped[int] = mapped_column(BigInteger)
+    checkpoint_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditCheckpoint(Base):
+    """An Ed25519-signed statement of the chain's record count and head hash at a time."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, unique=True)
+    at_us: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditAnchor(Base):
+    """Where the live chain starts after records were archived: a signed statement."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    at_us: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
