@@ -43,7 +43,7 @@ from warden.audit import (
 from warden.audit._tables import CHECKPOINTS, HEAD, RECORDS
 from warden.audit.chain import canonical_text, hmac_sha256
 from warden.audit.events import AuditSink
-from warden.errors import TamperError
+from warden.errors import ConfigError, TamperError
 from warden.store.db import Database
 
 WORKER = Path(__file__).with_name("_append_worker.py")
@@ -465,3 +465,16 @@ def test_the_audit_key_file_is_private_and_env_wins(tmp_path: Path) -> None:
     load_signing_key(tmp_path, create=True)
     assert (tmp_path / "audit-signing.pem").stat().st_mode & 0o777 == 0o600
     assert "key" not in repr(key).replace("AuditKey", "")
+
+
+def test_a_different_key_is_refused_before_it_extends_the_chain(env: Env) -> None:
+    _fill(env, 3)
+    other = AuditLog(env.db, AuditKey.generate(), env.signer)
+    with pytest.raises(ConfigError, match="did not write this audit log"):
+        other.append(_event(99))
+    other.close()
+    assert env.verify().ok  # type: ignore[attr-defined]
+    again = env.log()
+    assert again.append(_event(4)).seq == 4  # the right key still appends
+    again.close()
+    assert env.verify().ok  # type: ignore[attr-defined]

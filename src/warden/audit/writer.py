@@ -129,6 +129,7 @@ class AuditLog:
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._dirty = False
+        self._key_checked = False
         self._insert_sql: tuple[str, bool, list[str]] | None = None
 
     # --- the callers' side ---------------------------------------------------------------
@@ -271,6 +272,8 @@ class AuditLog:
     ) -> tuple[list[AuditReceipt], list[Checkpoint]]:
         now = self._clock()
         head = lock_head(session, now)
+        if not self._key_checked:
+            self._check_key(session, head)
         at = max(now, head.at_us)
         seq, prev, mac = head.seq, head.hash, self._mac
         rows: list[tuple[int, int, str, bytes, bytes]] = []
@@ -309,6 +312,24 @@ class AuditLog:
             )
         )
         return receipts, checkpoints
+
+    def _check_key(self, session: Session, head: _Head) -> None:
+        """Refuse to extend a chain this key did not write (a lost or wrong audit key would
+        otherwise fork it silently): the head record must authenticate with our key."""
+        if head.seq > 0:
+            row = session.execute(
+                select(RECORDS.c.canonical, RECORDS.c.prev_hash).where(RECORDS.c.seq == head.seq)
+            ).first()
+            if row is None or self._mac(bytes(row.prev_hash) + row.canonical.encode()) != bytes(
+                head.hash
+            ):
+                raise ConfigError(
+                    f"audit key {self.key_id[:16]} did not write this audit log (its last record, "
+                    f"#{head.seq}, does not authenticate with it, or was altered): set "
+                    "WARDEN_AUDIT_KEY or HOME/audit.key to the log's key, and run "
+                    "`warden audit verify`"
+                )
+        self._key_checked = True
 
     def _insert_rows(
         self, session: Session, rows: list[tuple[int, int, str, bytes, bytes]]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from warden.cli._common import EXIT_FINDINGS, err, out, user_errors
-from warden.cli._store import home_option, open_store
+from warden.cli._store import AUDIT_KEY_ENV, home_option, open_store
 from warden.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["audit_app"]
 
-AUDIT_KEY_ENV = "WARDEN_AUDIT_KEY"
 
 audit_app = typer.Typer(
     help="The tamper-evident audit log: verify it, export, search, archive, checkpoint.",

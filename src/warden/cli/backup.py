@@ -6,13 +6,14 @@ Thin over :mod:`warden.registry.backup`. ``backup verify`` exits 0 when the back
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from warden.cli._common import EXIT_FINDINGS, err, out, user_errors
-from warden.cli._store import home_option, open_store
+from warden.cli._store import AUDIT_KEY_ENV, audit_event, home_option, open_store
 
 if TYPE_CHECKING:
     from warden.store.keys import Keyring
@@ -63,6 +64,15 @@ def create(
     with user_errors():
         with open_store(home, create=False) as store:
             manifest = create_backup(store, file, overwrite=force)
+            audit_event(
+                store,
+                "backup.create",
+                resource=f"backup:{file}",
+                tables=len(manifest.tables),
+                rows=manifest.rows,
+                blobs=len(manifest.blobs),
+                schema=manifest.schema_revision,
+            )
         out.print(
             f"backup written: {file} ({len(manifest.tables)} tables, {manifest.rows} rows, "
             f"{len(manifest.blobs)} blobs, schema {manifest.schema_revision})",
@@ -176,6 +186,7 @@ def restore(
         result = restore_backup(
             file, settings, keyring=keyring, write_key_file_to_home=master_key_file is not None
         )
+        _audit_restore(result.home, file, result.rows, result.blobs)
     out.print(
         f"restored {file} into {result.home} ({result.database}): {len(result.tables)} tables, "
         f"{result.rows} rows, {result.blobs} blobs authenticated, schema "
@@ -184,3 +195,17 @@ def restore(
     )
     if result.key_file_written:
         err.print(f"  master key written to {result.home / 'master.key'} (0600)", highlight=False)
+
+
+def _audit_restore(home: Path, file: Path, rows: int, blobs: int) -> None:
+    """Record the restore in the restored home's audit log, when its audit key is there (the
+    key is never in a backup: without it the restored chain cannot be extended)."""
+    if not os.environ.get(AUDIT_KEY_ENV) and not (home / "audit.key").exists():
+        err.print(
+            f"  not audited: copy the old home's audit.key (and audit-signing.pem) into {home} "
+            f"or set {AUDIT_KEY_ENV}, then run `warden audit verify`",
+            highlight=False,
+        )
+        return
+    with open_store(home, create=False) as store:
+        audit_event(store, "backup.restore", resource=f"backup:{file}", rows=rows, blobs=blobs)

@@ -31,7 +31,7 @@ from warden.cli._common import (
     parse_fail_on,
     user_errors,
 )
-from warden.cli._store import home_option, open_store
+from warden.cli._store import home_option, open_audit, open_store
 from warden.errors import ConfigError, GateRefused
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ def _actor(actor: str | None) -> str:
 def _registry(home: Path | None, actor: str | None, *, create: bool = False) -> Iterator[Registry]:
     from warden.registry import Registry
 
-    with open_store(home, create=create) as store:
-        yield Registry(store, actor=_actor(actor))
+    with open_store(home, create=create) as store, open_audit(store) as audit:
+        yield Registry(store, actor=_actor(actor), audit=audit)
 
 
 def _policy(path: Path | None) -> Policy | None:

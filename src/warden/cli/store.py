@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from warden.cli._common import EXIT_FINDINGS, err, out, user_errors
-from warden.cli._store import home_option, open_store
+from warden.cli._store import audit_event, home_option, open_store
 from warden.errors import ConfigError
 
 __all__ = ["init", "rotate", "store_app", "verify_store"]
@@ -69,6 +69,14 @@ def rotate(
         new_key = None if text is None else MasterKey.from_text(text, source=name)
         with open_store(home, create=False, extra_key=text) as store:
             result = rotate_master_key(store.db, store.home, store.keyring, new_key=new_key)
+            audit_event(
+                store,
+                "keys.rotate",
+                resource="master-key",
+                old_key_id=result.old_key_id,
+                new_key_id=result.new_key_id,
+                rewrapped=result.rewrapped,
+            )
         out.print(result.message, highlight=False)
         if result.switch_env:
             err.print(

@@ -47,6 +47,7 @@ from warden.errors import (
     StoreError,
 )
 from warden.registry import gates as _gates
+from warden.registry._audit import audited
 from warden.registry.artifacts import (
     DEFAULT_SKIP,
     artifact_digest,
@@ -101,6 +102,7 @@ from warden.supplychain.signing import (
 )
 
 if TYPE_CHECKING:
+    from warden.audit.events import AuditSink
     from warden.data.dataset import Dataset as WardenDataset
     from warden.store import Store
     from warden.supplychain.scanner import ScanLimits
@@ -238,7 +240,9 @@ class Registry:
     ``actor`` names whoever acts through this object; it is recorded with every change.
     ``policy`` overrides the store's policy file (``Settings.policy``, else
     ``HOME/policy.toml``, else :func:`~warden.registry.policy.default_policy`). ``clock``
-    gives "now" for the gates' age checks.
+    gives "now" for the gates' age checks. ``audit`` (an :class:`~warden.audit.AuditSink`, for
+    example an :class:`~warden.audit.AuditLog`) receives one durable record per change and per
+    refused or failed attempt (see :mod:`warden.registry._audit`).
     """
 
     def __init__(
@@ -248,6 +252,7 @@ class Registry:
         actor: str,
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        audit: AuditSink | None = None,
     ) -> None:
         if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
             raise ConfigError("actor must be a non-empty name of at most 200 characters")
@@ -255,6 +260,7 @@ class Registry:
         self.actor = actor.strip()
         self._policy = policy
         self._clock = clock
+        self.audit = audit
 
     def __repr__(self) -> str:
         return f"Registry({self.store!r}, actor={self.actor!r})"
@@ -385,6 +391,7 @@ class Registry:
 
     # -- models ------------------------------------------------------------------------------
 
+    @audited("registry.model.create")
     def create_model(
         self,
         name: str,
@@ -415,6 +422,7 @@ class Registry:
         log.info("created model %s", name)
         return info
 
+    @audited("registry.model.update")
     def update_model(
         self,
         name: str,
@@ -459,6 +467,7 @@ class Registry:
 
     # -- versions ----------------------------------------------------------------------------
 
+    @audited("registry.version.register")
     def register_version(
         self,
         model: str,
@@ -570,6 +579,7 @@ class Registry:
 
         return self._read(work)
 
+    @audited("registry.version.export")
     def export_version(self, model: str, ref: int | str, dest: str | os.PathLike[str]) -> Path:
         """Write the version's files (plaintext, authenticated) under ``dest``.
 
@@ -618,6 +628,7 @@ class Registry:
             created_by=d.created_by,
         )
 
+    @audited("registry.dataset.register", subject="dataset")
     def register_dataset(
         self,
         name: str,
@@ -802,6 +813,7 @@ class Registry:
             created_by=e.created_by,
         )
 
+    @audited("registry.lineage.add")
     def add_lineage(
         self,
         model: str,
@@ -920,6 +932,7 @@ class Registry:
             created_by=s.created_by,
         )
 
+    @audited("registry.scan")
     def scan_version(
         self, model: str, ref: int | str, *, limits: ScanLimits | None = None
     ) -> ScanInfo:
@@ -1013,6 +1026,7 @@ class Registry:
             created_by=s.created_by,
         )
 
+    @audited("registry.signature.attach")
     def attach_signature(
         self,
         model: str,
@@ -1064,6 +1078,7 @@ class Registry:
         log.info("attached a signature by key %s to %s", kid[:16], v.label)
         return info
 
+    @audited("registry.signature.sign")
     def sign_version(
         self,
         model: str,
@@ -1124,6 +1139,7 @@ class Registry:
             created_by=a.created_by,
         )
 
+    @audited("registry.assessment.attach")
     def attach_assessment(
         self, model: str, ref: int | str, report: Mapping[str, Any]
     ) -> AssessmentInfo:
@@ -1173,6 +1189,7 @@ class Registry:
 
     # -- notes -------------------------------------------------------------------------------
 
+    @audited("registry.note.add")
     def add_note(self, model: str, text: str, ref: int | str | None = None) -> NoteInfo:
         """Attach free text to the model, or to one of its versions."""
         body = _text(text, "note").strip()
@@ -1341,6 +1358,7 @@ class Registry:
             session.delete(row)
             session.flush()
 
+    @audited("registry.approve")
     def approve(
         self,
         model: str,
@@ -1397,6 +1415,7 @@ class Registry:
         log.info("approved %s", v.label)
         return info
 
+    @audited("registry.deploy")
     def deploy(self, model: str, ref: int | str, *, reason: str = "") -> TransitionInfo:
         """Deploy an approved version: it becomes ``champion``; the old champion goes back
         to ``approved`` and becomes ``previous``."""
@@ -1515,6 +1534,7 @@ class Registry:
             self._set_alias_row(session, m, PREVIOUS, after)
         return t
 
+    @audited("registry.rollback")
     def rollback(self, model: str, *, reason: str, quarantine: bool = False) -> TransitionInfo:
         """Make ``previous`` the champion again; the current champion goes to ``approved``
         (or ``quarantined`` with ``quarantine=True``). Returns the redeploy's transition."""
@@ -1575,6 +1595,7 @@ class Registry:
         log.warning("%s %s v%d: %s", move.value, info.model, info.version, text)
         return info
 
+    @audited("registry.quarantine")
     def quarantine(
         self, model: str, ref: int | str, *, reason: str, force: bool = False
     ) -> TransitionInfo:
@@ -1583,6 +1604,7 @@ class Registry:
         ``force`` (the model is then left with no champion)."""
         return self._leave(model, ref, Move.QUARANTINE, reason, force=force)
 
+    @audited("registry.retire")
     def retire(
         self, model: str, ref: int | str, *, reason: str, force: bool = False
     ) -> TransitionInfo:
@@ -1590,6 +1612,7 @@ class Registry:
         Aliases pointing at it are removed."""
         return self._leave(model, ref, Move.RETIRE, reason, force=force)
 
+    @audited("registry.release")
     def release(self, model: str, ref: int | str, *, reason: str) -> TransitionInfo:
         """Release a quarantined version back to ``registered`` (it must be approved again)."""
         text = check_reason(Move.RELEASE, reason)
@@ -1603,6 +1626,7 @@ class Registry:
 
     # -- aliases -----------------------------------------------------------------------------
 
+    @audited("registry.alias.set")
     def set_alias(self, model: str, alias: str, ref: int | str) -> AliasInfo:
         """Point ``alias`` at a version (not ``champion``/``previous``: deploy and rollback
         move those; not a retired version)."""
@@ -1624,6 +1648,7 @@ class Registry:
 
         return self._write(work)
 
+    @audited("registry.alias.delete")
     def delete_alias(self, model: str, alias: str) -> None:
         """Remove a user alias (:class:`RegistryError` if absent)."""
         if alias in RESERVED_ALIASES:
