@@ -67,6 +67,26 @@ ATLAS: dict[str, str] = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _ATLAS_ID = re.compile(r"^AML\.T\d{4}(\.\d{3})?$")
 
+_VALID_IDS: set[str] = set()
+"""Ids and check names already found well-formed: checks yield the same few over and over."""
+_VALID_THREATS: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+"""(owasp, atlas) tuples already found valid."""
+_MEMO_MAX = 4096
+_FLAT: frozenset[type] = frozenset({str, int, bool, type(None)})
+"""Value types that :func:`~warden._jsondata.plain` returns unchanged."""
+
+
+def _plain_mapping(value: Mapping[str, Any], where: str, finding_id: str) -> Any:
+    """``plain(value)``, without the recursive walk for a flat dict of strings and integers
+    (what nearly every finding carries): a copy of it is already the plain form."""
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _FLAT:
+                break
+        else:
+            return dict(value)
+    return plain(value, f"{finding_id}.{where}", ConfigError)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -97,24 +117,69 @@ class Finding:
     """What to do about it."""
 
     def __post_init__(self) -> None:
-        if not _ID.match(self.id) or not _ID.match(self.check):
-            raise ConfigError(
-                f"finding id {self.id!r} / check {self.check!r} must be lower-case dotted"
-            )
+        # Each check is memoised once passed (same outcome, far cheaper for repeated values).
+        ident, check = self.id, self.check
+        if ident not in _VALID_IDS or check not in _VALID_IDS:
+            if not _ID.match(ident) or not _ID.match(check):
+                raise ConfigError(
+                    f"finding id {ident!r} / check {check!r} must be lower-case dotted"
+                )
+            if len(_VALID_IDS) < _MEMO_MAX:
+                _VALID_IDS.update((ident, check))
         if not isinstance(self.severity, Severity):
             object.__setattr__(self, "severity", Severity(self.severity))
-        for t in self.owasp:
-            if t not in OWASP_ML_TOP10:
-                raise ConfigError(f"finding {self.id}: unknown OWASP ML Top 10 id {t!r}")
-        for t in self.atlas:
-            if not _ATLAS_ID.match(t):
-                raise ConfigError(f"finding {self.id}: {t!r} is not a MITRE ATLAS technique id")
-        object.__setattr__(self, "owasp", tuple(self.owasp))
-        object.__setattr__(self, "atlas", tuple(self.atlas))
-        object.__setattr__(self, "metrics", plain(self.metrics, f"{self.id}.metrics", ConfigError))
-        object.__setattr__(
-            self, "evidence", plain(self.evidence, f"{self.id}.evidence", ConfigError)
+        owasp, atlas = self.owasp, self.atlas
+        if (
+            type(owasp) is not tuple
+            or type(atlas) is not tuple
+            or ((owasp, atlas) not in _VALID_THREATS)
+        ):
+            for t in owasp:
+                if t not in OWASP_ML_TOP10:
+                    raise ConfigError(f"finding {ident}: unknown OWASP ML Top 10 id {t!r}")
+            for t in atlas:
+                if not _ATLAS_ID.match(t):
+                    raise ConfigError(f"finding {ident}: {t!r} is not a MITRE ATLAS technique id")
+            owasp, atlas = tuple(owasp), tuple(atlas)
+            object.__setattr__(self, "owasp", owasp)
+            object.__setattr__(self, "atlas", atlas)
+            if len(_VALID_THREATS) < _MEMO_MAX:
+                _VALID_THREATS.add((owasp, atlas))
+        object.__setattr__(self, "metrics", _plain_mapping(self.metrics, "metrics", ident))
+        object.__setattr__(self, "evidence", _plain_mapping(self.evidence, "evidence", ident))
+
+    @classmethod
+    def fast(
+        cls,
+        id: str,
+        check: str,
+        title: str,
+        severity: Severity,
+        summary: str,
+        metrics: Mapping[str, Any],
+        owasp: tuple[str, ...],
+        atlas: tuple[str, ...],
+        evidence: Mapping[str, Any],
+        remediation: str,
+    ) -> Finding:
+        """``Finding(...)`` with every field given, made without the frozen dataclass's
+        field-by-field ``__init__``. The same checks and conversions run (``__post_init__``), so
+        the result equals what the constructor returns; for code that makes many findings."""
+        self = object.__new__(cls)
+        self.__dict__.update(
+            id=id,
+            check=check,
+            title=title,
+            severity=severity,
+            summary=summary,
+            metrics=metrics,
+            owasp=owasp,
+            atlas=atlas,
+            evidence=evidence,
+            remediation=remediation,
         )
+        self.__post_init__()
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the report schema's ``finding``)."""

@@ -24,6 +24,7 @@ from warden.supplychain.scanner import (
     FileScan,
     ScanContext,
     ScanLimits,
+    _folder,
     _scan_file,
 )
 
@@ -122,6 +123,30 @@ def _walk(root: Path) -> Iterator[_Entry]:
         stack.extend(reversed(subdirs))
 
 
+def _file_entry(raw: str | os.PathLike[str]) -> _Entry | None:
+    """The walk of a path that is a regular file (or anything but a directory or a link),
+    without building a ``Path`` for it; ``None`` for a directory or a link (walk those)."""
+    text = os.fspath(raw)
+    st = os.lstat(text)
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    if os.sep != "/" or not _is_normal(text):
+        text = str(Path(text))
+    return text, _folder(os.path.dirname(text) or "."), None
+
+
+def _is_normal(text: str) -> bool:
+    """Whether ``str(Path(text)) == text`` on POSIX (no ``//``, ``.`` parts, trailing ``/``)."""
+    return (
+        bool(text)
+        and "//" not in text
+        and "/./" not in text
+        and not text.startswith("./")
+        and not text.endswith(("/", "/."))
+        and text != "."
+    )
+
+
 def iter_scan(
     paths: Iterable[str | os.PathLike[str]],
     limits: ScanLimits | None = None,
@@ -135,9 +160,9 @@ def iter_scan(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     entries: list[_Entry] = []
     for raw in paths:
-        root = raw if isinstance(raw, Path) else Path(raw)
         try:
-            found = list(_walk(root))
+            entry = _file_entry(raw)
+            found = [entry] if entry is not None else list(_walk(Path(raw)))
         except FileNotFoundError:
             raise ConfigError(f"no such file or directory: {raw}") from None
         except OSError as exc:

@@ -55,6 +55,10 @@ SMALL_FILE = 64 << 10
 CHECK = "scan"
 """The ``Finding.check`` of every scanner finding."""
 
+_REMEDIATION = (
+    "Do not load this artifact. Obtain the model from a trusted source in a format that cannot "
+    "execute code (safetensors, ONNX), and verify its signature."
+)
 OWASP = ("ML06",)
 ATLAS_LOAD = ("AML.T0010", "AML.T0011")
 """Supply-chain compromise + user execution: what loading a booby-trapped artifact does."""
@@ -199,19 +203,17 @@ class ScanContext:
     ) -> Finding:
         """A finding about the stream at ``self.path``; ``rule`` becomes ``scan.<rule>``."""
         ev = {"path": self.path, **(evidence or {})}
-        return Finding(
-            id=f"{CHECK}.{rule}",
-            check=CHECK,
-            title=title,
-            severity=severity,
-            summary=summary,
-            metrics=metrics or {},
-            owasp=OWASP,
-            atlas=atlas,
-            evidence=ev,
-            remediation=remediation
-            or "Do not load this artifact. Obtain the model from a trusted source in a format "
-            "that cannot execute code (safetensors, ONNX), and verify its signature.",
+        return Finding.fast(
+            f"{CHECK}.{rule}",
+            CHECK,
+            title,
+            severity,
+            summary,
+            metrics or {},
+            OWASP,
+            atlas,
+            ev,
+            remediation or _REMEDIATION,
         )
 
     # --- recursion ----------------------------------------------------------------------
@@ -233,7 +235,8 @@ class ScanContext:
         stop at the first byte. Containers use it to skip big members nobody parses (tensor
         data) without building a stream for them; passive scanners are the caller's concern.
         """
-        for s, passive in _dispatch_order():
+        order, by_first = _dispatch_tables()
+        for s, passive in by_first[head[0]] if head else order:
             try:
                 if not passive and s.sniff(head):
                     return True
@@ -245,18 +248,25 @@ class ScanContext:
         """Scan one container member by content, one level down (depth-limited)."""
         ctx = self.child(name)
         if ctx.depth > self.limits.max_depth:
-            yield ctx.finding(
-                "limit.depth",
-                Severity.MEDIUM,
-                f"containers nested deeper than {self.limits.max_depth} levels; not analysed",
-                remediation="Flatten the archive, or raise max_depth if the nesting is expected.",
-            )
+            yield self._too_deep(ctx)
             return
         yield from _dispatch(stream, ctx)
 
     def scan_member_bytes(self, name: str, data: bytes) -> Iterator[Finding]:
         """:meth:`scan_member` over bytes already in memory."""
-        yield from self.scan_member(name, io.BytesIO(data))
+        ctx = self.child(name)
+        if ctx.depth > self.limits.max_depth:
+            yield self._too_deep(ctx)
+            return
+        yield from _dispatch(io.BytesIO(data), ctx, data[:HEAD_BYTES])
+
+    def _too_deep(self, ctx: ScanContext) -> Finding:
+        return ctx.finding(
+            "limit.depth",
+            Severity.MEDIUM,
+            f"containers nested deeper than {self.limits.max_depth} levels; not analysed",
+            remediation="Flatten the archive, or raise max_depth if the nesting is expected.",
+        )
 
 
 @runtime_checkable
@@ -271,6 +281,10 @@ class FormatScanner(Protocol):
     zip-tail polyglot check accepts everything): passive scanners run, but do not count as
     recognising the stream, so unclaimed streams still get the pickle probe. Such a scanner
     calls ``ctx.record_format(name)`` itself when it does find its format.
+
+    A scanner may also set ``first_bytes`` (a ``bytes`` of every byte value a stream it accepts
+    can start with, such as the first byte of its magic): its ``sniff`` is then only asked about
+    non-empty heads that start with one of them.
     """
 
     name: str
@@ -280,10 +294,12 @@ class FormatScanner(Protocol):
     def scan(self, stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]: ...
 
 
+_Order = tuple[tuple[FormatScanner, bool], ...]
 _FORMATS: dict[str, FormatScanner] = {}
-_order: tuple[tuple[FormatScanner, bool], ...] | None = None
-"""Cached dispatch order: (scanner, passive) pairs; reset when the registry changes. A tuple
-replaced whole, so a scan iterating it in another thread never sees it change."""
+_order: tuple[_Order, tuple[_Order, ...]] | None = None
+"""Cached dispatch order, (scanner, passive) pairs, and the same order per first byte of the
+head (less the scanners whose ``first_bytes`` exclude it); reset when the registry changes.
+Replaced whole, so a scan using it in another thread never sees it change."""
 _BUILTINS_LOADED = False
 _lock = threading.Lock()
 
@@ -327,14 +343,27 @@ def _reset_order() -> None:
     _order = None
 
 
-def _dispatch_order() -> tuple[tuple[FormatScanner, bool], ...]:
-    """(scanner, passive) pairs in dispatch order, cached until the registry changes."""
+def _dispatch_tables() -> tuple[_Order, tuple[_Order, ...]]:
+    """The dispatch order, and per first byte the scanners whose ``sniff`` may accept it."""
     global _order
-    order = _order
-    if order is None:
+    tables = _order
+    if tables is None:
         order = tuple((s, bool(getattr(s, "passive", False))) for s in _formats())
-        _order = order
-    return order
+        hints = [_first_bytes(s) for s, _ in order]
+        pairs = list(zip(order, hints, strict=True))
+        by_first = tuple(
+            tuple(pair for pair, hint in pairs if hint is None or b in hint) for b in range(256)
+        )
+        tables = _order = (order, by_first)
+    return tables
+
+
+def _first_bytes(scanner: FormatScanner) -> frozenset[int] | None:
+    """The byte values ``scanner.first_bytes`` allows, or ``None`` (sniff every head)."""
+    hint = getattr(scanner, "first_bytes", None)
+    if not isinstance(hint, bytes | bytearray):
+        return None
+    return frozenset(hint)
 
 
 def format_names() -> list[str]:
@@ -380,19 +409,27 @@ def read_head(stream: BinaryIO, n: int = HEAD_BYTES) -> bytes:
     return head
 
 
-def _dispatch(stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
-    """Run every format scanner whose ``sniff`` accepts the stream; contain their failures."""
+def _dispatch(stream: BinaryIO, ctx: ScanContext, head: bytes | None = None) -> Iterator[Finding]:
+    """Run every format scanner whose ``sniff`` accepts the stream; contain their failures.
+
+    ``head``: the stream's first :data:`HEAD_BYTES` bytes, when the caller has them at hand.
+    """
+    budget = ctx._b
     try:
-        ctx.check_time()
-        head = read_head(stream)
+        if _monotonic() > budget.deadline:
+            ctx.check_time()
+        if head is None:
+            head = read_head(stream)
     except ScanLimitExceeded as exc:
         yield ctx.finding(exc.rule, exc.severity, str(exc))
         return
     except (OSError, ValueError) as exc:
         yield ctx.finding("error", Severity.MEDIUM, f"could not read: {exc}")
         return
-    formats = ctx._b.formats
-    order = _dispatch_order()
+    formats = budget.formats
+    order, by_first = _dispatch_tables()
+    if head:
+        order = by_first[head[0]]
     try:
         hits = [pair for pair in order if pair[0].sniff(head)]
     except Exception:  # noqa: BLE001 - a sniffer failed: sniff one by one to report it
@@ -505,42 +542,78 @@ def scan_file(
     return _scan_file(name, None, limits or DEFAULT_LIMITS, display or name)
 
 
+_FOLDERS: dict[str, Path] = {}
+"""Folders by their text, so that scanning many files builds one ``Path`` per folder."""
+
+
+def _folder(text: str) -> Path:
+    """``Path(text)``, shared between the files of one folder."""
+    folder = _FOLDERS.get(text)
+    if folder is None:
+        if len(_FOLDERS) >= 1024:
+            _FOLDERS.clear()
+        folder = _FOLDERS[text] = Path(text)
+    return folder
+
+
 def _scan_file(name: str, directory: Path | None, limits: ScanLimits, display: str) -> FileScan:
     """:func:`scan_file` of ``name`` (a str); ``directory``: its folder, when the caller has it
     at hand (walks share one per folder)."""
     start = time.perf_counter()
     budget = _Budget(limits, _monotonic() + limits.max_seconds)
     if directory is None:
-        directory = Path(os.path.dirname(name) or ".")
+        directory = _folder(os.path.dirname(name) or ".")
     ctx = ScanContext(display, limits, 0, directory, budget)
     size = 0
     findings: list[Finding] = []
+    data: bytes | None = None
     try:
-        with open(name, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        # A bare descriptor first: most files are small, read whole and scanned from memory
+        # (every scanner's reads then cost no system call; the zip-tail check alone reads the
+        # last 64 KiB of every file anyway), and a file object is only built for the others.
+        fd = os.open(name, _O_READ)
+        try:
+            size = os.fstat(fd).st_size
             if size <= SMALL_FILE:
-                # Read whole: every scanner's reads then cost no system call (the zip-tail
-                # check alone reads the last 64 KiB of every file anyway).
-                data = fh.read(SMALL_FILE + 1)
-                if len(data) <= SMALL_FILE:
-                    size = len(data)
-                    findings.extend(_dispatch(io.BytesIO(data), ctx))
-                    return FileScan(
-                        display,
-                        size,
-                        time.perf_counter() - start,
-                        tuple(findings),
-                        tuple(budget.formats),
-                    )
-                fh.seek(0)  # grew while being read: scan it as a file
-            findings.extend(_dispatch(fh, ctx))
+                data = _read_upto(fd, SMALL_FILE + 1)
+                if len(data) > SMALL_FILE:
+                    data = None  # grew while being read: scan it as a file
+                    os.lseek(fd, 0, os.SEEK_SET)
+            if data is None:
+                with open(fd, "rb", closefd=False) as fh:
+                    findings.extend(_dispatch(fh, ctx))
+        finally:
+            os.close(fd)
     except OSError as exc:
+        size, data = 0, None
         findings.append(
             ctx.finding("error", Severity.MEDIUM, f"could not open: {exc.strerror or exc}")
         )
+    if data is not None:
+        size = len(data)
+        findings.extend(_dispatch(io.BytesIO(data), ctx, data[:HEAD_BYTES]))
     return FileScan(
         display, size, time.perf_counter() - start, tuple(findings), tuple(budget.formats)
     )
+
+
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _read_upto(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``: until then or the end of the file."""
+    first = os.read(fd, limit)
+    if not first or len(first) >= limit:
+        return first
+    parts = [first]
+    got = len(first)
+    while got < limit:
+        chunk = os.read(fd, limit - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def scan_bytes(data: bytes, name: str = "<bytes>", limits: ScanLimits | None = None) -> FileScan:
@@ -548,5 +621,5 @@ def scan_bytes(data: bytes, name: str = "<bytes>", limits: ScanLimits | None = N
     limits = limits or DEFAULT_LIMITS
     ctx = ScanContext(path=name, limits=limits)
     start = time.perf_counter()
-    findings = tuple(_dispatch(io.BytesIO(data), ctx))
+    findings = tuple(_dispatch(io.BytesIO(data), ctx, data[:HEAD_BYTES]))
     return FileScan(name, len(data), time.perf_counter() - start, findings, tuple(ctx._b.formats))

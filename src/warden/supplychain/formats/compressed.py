@@ -475,6 +475,7 @@ class CompressedScanner:
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
         self.name = codec.name
+        self.first_bytes: bytes | None = codec.magic[:1] or None
 
     def sniff(self, head: bytes) -> bool:
         return head.startswith(self.codec.magic) and self.codec.check(head)
@@ -537,7 +538,7 @@ class CompressedScanner:
         parts.clear()
         log.debug("%s: %d stream(s), %d bytes", ctx.path, streams, len(data))
         if data:
-            yield from ctx.scan_member(name, io.BytesIO(data))
+            yield from ctx.scan_member_bytes(name, data)
 
     def _malformed(self, ctx: ScanContext, why: str) -> Finding:
         return ctx.finding(
@@ -604,7 +605,7 @@ class CompressedScanner:
         except zstd.ZstdError as exc:
             yield self._malformed(ctx, str(exc))
         if parts:
-            yield from ctx.scan_member(name, io.BytesIO(b"".join(parts)))
+            yield from ctx.scan_member_bytes(name, b"".join(parts))
 
 
 def _too_large(ctx: ScanContext, fmt: str, member: str, limit: int) -> Finding:

@@ -630,6 +630,7 @@ class GGUFScanner:
     """``gguf``: magic ``GGUF``; layout checks and chat-template audit."""
 
     name = "gguf"
+    first_bytes = b"G"
 
     def sniff(self, head: bytes) -> bool:
         return head[:4] == b"GGUF"

@@ -14,6 +14,7 @@ when an HDF5 stream is scanned.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -34,6 +35,9 @@ _OFFSETS = (0, 512, 1024, 2048)
 _CONFIG_ATTRS = ("model_config", "training_config")
 MAX_OBJECTS = 1_000_000
 """Links visited per file before the walk stops (reported)."""
+IMAGE_BYTES = 64 << 20
+"""In-memory streams up to this size are handed to HDF5 as a file image (its core driver)
+rather than read through Python callbacks."""
 _MAX_EXAMPLES = 10
 
 
@@ -51,10 +55,8 @@ class HDF5Scanner:
         )
 
     def scan(self, stream: BinaryIO, ctx: ScanContext) -> Iterator[Finding]:
-        import h5py
-
         try:
-            handle = h5py.File(stream, "r")
+            handle = _open(stream)
         except Exception as exc:  # noqa: BLE001 - h5py raises OSError, ValueError, KeyError…
             yield _malformed(ctx, f"h5py cannot open it ({type(exc).__name__}: {exc})")
             return
@@ -62,6 +64,29 @@ class HDF5Scanner:
             for attr in _CONFIG_ATTRS:
                 yield from _config_findings(handle, attr, ctx)
             yield from _link_findings(handle, ctx)
+
+
+def _open(stream: BinaryIO) -> Any:
+    """An ``h5py.File`` reading ``stream``; read-only, nothing is written anywhere.
+
+    Bytes already in memory become a file image for HDF5's core driver (no backing store):
+    the library then parses them without a call back into Python for every read. The driver
+    refuses an image whose name is an existing file, so the name is one that cannot exist.
+    """
+    import h5py
+
+    if isinstance(stream, io.BytesIO) and len(data := stream.getvalue()) <= IMAGE_BYTES:
+        from h5py import h5f, h5p
+
+        fapl = h5p.create(h5p.FILE_ACCESS)
+        fapl.set_fapl_core(backing_store=False)
+        fapl.set_file_image(data)
+        return h5py.File(h5f.open(_IMAGE_NAME, h5f.ACC_RDONLY, fapl=fapl))
+    return h5py.File(stream, "r")
+
+
+_IMAGE_NAME = os.fsencode(os.path.join(os.devnull, "warden-hdf5-image"))
+"""A path under the null device: never an existing file."""
 
 
 def _config_findings(handle: Any, attr: str, ctx: ScanContext) -> Iterator[Finding]:

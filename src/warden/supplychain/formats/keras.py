@@ -459,6 +459,8 @@ class KerasConfigScanner:
     """``keras``: a JSON object that looks like a Keras model config."""
 
     name = "keras"
+    first_bytes = b"\xef\xbb\xbf \t\r\n{"
+    """``sniff`` strips BOM bytes and whitespace, then wants ``{``."""
 
     def sniff(self, head: bytes) -> bool:
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")

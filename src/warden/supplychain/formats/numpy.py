@@ -100,6 +100,7 @@ class NumpyFormat:
     """``.npy`` arrays: header validation, size check, object arrays analysed as pickles."""
 
     name = "numpy"
+    first_bytes = MAGIC[:1]
 
     def sniff(self, head: bytes) -> bool:
         """The ``\\x93NUMPY`` magic."""

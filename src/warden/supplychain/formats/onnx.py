@@ -344,6 +344,8 @@ class OnnxScanner:
     """``onnx``: a ModelProto recognised by structure; ops and external data are checked."""
 
     name = "onnx"
+    first_bytes = b"\x08"
+    """A ModelProto starts with ``ir_version`` (field 1, varint)."""
 
     def sniff(self, head: bytes) -> bool:
         try:

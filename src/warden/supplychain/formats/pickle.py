@@ -86,8 +86,9 @@ def _stream_size(stream: object) -> int | None:
     try:
         if isinstance(stream, io.BytesIO):
             pos = stream.tell()
-            with stream.getbuffer() as view:
-                return view.nbytes - pos
+            end = stream.seek(0, io.SEEK_END)
+            stream.seek(pos)
+            return end - pos
         if isinstance(stream, io.BufferedReader | io.FileIO):
             return os.fstat(stream.fileno()).st_size - stream.tell()
     except (OSError, ValueError, AttributeError):
@@ -231,15 +232,14 @@ def _loader_issues(traces: list[PickleTrace]) -> list[Issue]:
     return out
 
 
-def _accept_probe(first: PickleTrace, issues: list[Issue], at_end: bool) -> bool:
-    """Whether unrecognised content is a pickle worth reporting (never plain text/binaries).
+def _accept_probe(first: PickleTrace, issues: list[Issue]) -> bool:
+    """Whether unrecognised content that is not exactly one whole pickle is a pickle worth
+    reporting (never plain text/binaries; a whole stream that is one pickle always is).
 
-    A whole stream that is exactly one pickle is one. Otherwise the pickle must call
-    something (``REDUCE``/``INST``/``OBJ``/``NEWOBJ``) or import a dangerous global before it
-    stops or fails: text whose first line happens to parse as ``GLOBAL`` or ``PERSID`` is not.
+    The pickle must call something (``REDUCE``/``INST``/``OBJ``/``NEWOBJ``) or import a
+    dangerous global before it stops or fails: text whose first line happens to parse as
+    ``GLOBAL`` or ``PERSID`` is not.
     """
-    if first.stopped and at_end:
-        return True
     if any(c.opcode in _CALL_OPS for c in first.calls):
         return True
     importable = {resolve(g.module, g.name) for g in first.globals if _DOTTED.fullmatch(g.path)}
@@ -332,7 +332,9 @@ def _analyse(stream: Readable, ctx: ScanContext, *, probe: bool, label: str) -> 
     if probe:
         if first.ops <= 1 and first.error is not None:
             return result
-        if not _accept_probe(first, evaluate([first]), first.stopped and machine.at_end()):
+        whole = first.stopped and machine.at_end()
+        # without an import or a call, only a whole clean pickle is accepted: no need to judge
+        if not whole and (not first.code_reached or not _accept_probe(first, evaluate([first]))):
             return result
         ctx.record_format("pickle")
     result.accepted = True
@@ -452,6 +454,7 @@ class PickleFormat:
     """Pickles with protocol 2–5 (``PROTO`` at byte 0); protocol 0/1 come via the probe."""
 
     name = "pickle"
+    first_bytes = b"\x80"
 
     def sniff(self, head: bytes) -> bool:
         """``\\x80`` + protocol 2..5 + a valid opcode."""
@@ -527,6 +530,8 @@ class JoblibZlibFormat:
     """joblib's zlib-compressed dumps (``compress=True``/``3``, and old ``ZF`` files)."""
 
     name = "joblib-zlib"
+    first_bytes = bytes(range(0x08, 0x100, 0x10)) + b"Z"
+    """zlib's CMF byte names method 8 (deflate) in its low bits; old dumps start ``ZF``."""
 
     def sniff(self, head: bytes) -> bool:
         """A zlib stream (or ``ZF`` header + one) whose content starts like a pickle."""

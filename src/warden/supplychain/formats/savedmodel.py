@@ -335,6 +335,8 @@ class SavedModelScanner:
     """``savedmodel``: a ``SavedModel`` proto recognised by structure."""
 
     name = "savedmodel"
+    first_bytes = b"\x08"
+    """``saved_model_schema_version`` (field 1, varint) comes first."""
 
     def sniff(self, head: bytes) -> bool:
         try:
@@ -413,6 +415,8 @@ class KerasMetadataScanner:
     """``keras-metadata``: ``keras_metadata.pb`` (``SavedMetadata`` with ``_tf_keras*`` nodes)."""
 
     name = "keras-metadata"
+    first_bytes = b"\x0a"
+    """The first ``nodes`` entry (field 1, length-delimited) comes first."""
 
     def sniff(self, head: bytes) -> bool:
         try:

@@ -119,7 +119,7 @@ class _Collector:
         data = b"".join(sink.parts)
         sink.parts.clear()
         if data:
-            self.findings.extend(self.ctx.scan_member(sink.filename, io.BytesIO(data)))
+            self.findings.extend(self.ctx.scan_member_bytes(sink.filename, data))
 
 
 def _finding(
@@ -162,6 +162,7 @@ class SevenZipScanner:
     """7z by its signature ``7z\\xbc\\xaf\\x27\\x1c``."""
 
     name = "7z"
+    first_bytes = MAGIC[:1]
 
     def sniff(self, head: bytes) -> bool:
         return head.startswith(MAGIC)

@@ -18,7 +18,6 @@ and every member is still scanned by content:
 from __future__ import annotations
 
 import bz2
-import io
 import logging
 import lzma
 import re
@@ -733,7 +732,7 @@ def _scan_entry(zf: _Archive, e: Entry, loc: LocalHeader, display: str) -> Itera
     if e.method == STORED and avail <= CRC_ALWAYS:
         # Its CRC is checked whatever the scanners read, so read it whole, once.
         data = _read_at(zf.stream, loc.data_offset, avail)
-        yield from ctx.scan_member(display, io.BytesIO(data))
+        yield from ctx.scan_member_bytes(display, data)
         if avail == e.compressed_size:
             yield from _bad_crc(zf, e, loc, zlib.crc32(data))
         return
@@ -871,7 +870,7 @@ def _scan_compressed(
             **_ev(e),
         )
     if res.data:
-        yield from ctx.scan_member(display, io.BytesIO(res.data))
+        yield from ctx.scan_member_bytes(display, res.data)
 
 
 def _starts_zip(head: bytes) -> bool:
@@ -882,6 +881,7 @@ class ZipScanner:
     """Files that start like a zip (``PK\\x03\\x04`` or, for an empty zip, ``PK\\x05\\x06``)."""
 
     name = "zip"
+    first_bytes = b"P"
 
     def sniff(self, head: bytes) -> bool:
         return _starts_zip(head)

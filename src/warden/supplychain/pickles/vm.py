@@ -173,6 +173,7 @@ _U32: Final = struct.Struct("<I").unpack_from
 _I32: Final = struct.Struct("<i").unpack_from
 _F64: Final = struct.Struct(">d").unpack_from
 _OCTAL = re.compile(rb"\s*[+-]?0[0-7]+\s*")
+_MISSING: Final = object()
 
 
 # --- symbolic values ----------------------------------------------------------------------
@@ -567,13 +568,18 @@ class PickleMachine:
         if self._eof:
             return False
         parts = [buf[pos:]]
+        raw = self._raw
         while have < need:
-            chunk = self._raw.read(max(_CHUNK, need - have))
+            want = max(_CHUNK, need - have)
+            chunk = raw.read(want)
             if not chunk:
                 self._eof = True
                 break
             parts.append(chunk)
             have += len(chunk)
+            if len(chunk) < want and type(raw) is io.BytesIO:
+                self._eof = True  # a short read from memory is the end: no read to confirm it
+                break
         self._base += pos
         self._buf = b"".join(parts)
         self._pos = 0
@@ -725,7 +731,7 @@ class PickleMachine:
 
     def at_end(self) -> bool:
         """Whether the stream has no more bytes."""
-        return not self._fill(1)
+        return self._pos >= len(self._buf) and not self._fill(1)
 
     def run(self, index: int = 0) -> PickleTrace:
         """Simulate one pickle from the current position up to its ``STOP`` or first error.
@@ -772,7 +778,10 @@ class PickleMachine:
                 f"pickle stops {self._frame_end - self.offset} bytes before the end of its "
                 "frame; the C and Python unpicklers resume at different offsets",
             )
-        return PickleTrace(
+        # A frozen dataclass's __init__ sets fields one object.__setattr__ at a time; one is made
+        # per pickle (and per member probed), so fill the instance dict at once. Same object.
+        trace: PickleTrace = object.__new__(PickleTrace)
+        trace.__dict__.update(
             index=index,
             start=start,
             end=self.offset,
@@ -787,30 +796,146 @@ class PickleMachine:
             code_offset=self._code_offset,
             interrupted=interrupted,
         )
+        return trace
 
     def _loop(self) -> None:
+        """Execute opcodes until ``STOP`` (raises :class:`_Stop`) or an error.
+
+        The most frequent opcodes run inline on local copies of the read position, buffer,
+        stack and memo; every other opcode, and every inline case that could fail or needs more
+        bytes than the buffer holds, goes through the handler table with the position written
+        back first. Local state is reloaded after each handler (it may refill the buffer).
+        """
         table = _HANDLERS
+        not_nested = _NOT_NESTED
+        keep = KEEP_BYTES
+        u32 = _U32
+        missing = _MISSING
         ops = self._ops_total
         check_every = _CHECK_EVERY
+        stack = self._stack
+        memo = self._memo
+        marks = self._marks
+        buf = self._buf
+        n = len(buf)
+        pos = self._pos
+        base = self._base
+        at = self._op_offset
         try:
             while True:
                 ops += 1
                 if not ops & check_every:
+                    self._pos = pos
+                    self._op_offset = at  # the limits report the opcode last executed
                     self._ops_total = ops
                     self._periodic()
-                p = self._pos
-                buf = self._buf
-                if p < len(buf):
-                    self._pos = p + 1
-                    self._op_offset = self._base + p
-                    table[buf[p]](self)
+                if pos >= n:
+                    self._pos = pos
+                    if not self._fill(1):
+                        self._op_offset = self.offset
+                        raise PickleSyntaxError("ran out of input before STOP", "truncated")
+                    buf = self._buf
+                    n = len(buf)
+                    pos = self._pos
+                    base = self._base
+                at = base + pos
+                c = buf[pos]
+                pos += 1
+                # Inline fast paths, most frequent first; each either finishes the opcode and
+                # continues, or falls through to the handler (which also reports errors).
+                if c == 0x71:  # BINPUT
+                    if pos < n and len(stack) > self._fence:
+                        memo[buf[pos]] = stack[-1]
+                        pos += 1
+                        continue
+                elif c == 0x94:  # MEMOIZE
+                    if len(stack) > self._fence:
+                        memo[len(memo)] = stack[-1]
+                        continue
+                elif c == 0x4B:  # BININT1
+                    if pos < n:
+                        stack.append(buf[pos])
+                        pos += 1
+                        continue
+                elif c == 0x68:  # BINGET
+                    if pos < n:
+                        value = memo.get(buf[pos], missing)
+                        if value is not missing:
+                            stack.append(value)
+                            pos += 1
+                            continue
+                elif c == 0x8C:  # SHORT_BINUNICODE
+                    if pos < n:
+                        e = pos + 1 + buf[pos]
+                        if e <= n and (e - pos < 13 or buf[pos + 1] not in not_nested):
+                            try:
+                                text = buf[pos + 1 : e].decode("utf-8", "surrogatepass")
+                            except UnicodeDecodeError:
+                                pass
+                            else:
+                                stack.append(text)
+                                pos = e
+                                continue
+                elif c == 0x28:  # MARK
+                    k = len(stack)
+                    marks.append(k)
+                    self._fence = k
                     continue
-                if not self._fill(1):
-                    self._op_offset = self.offset
-                    raise PickleSyntaxError("ran out of input before STOP", "truncated")
-                self._pos = 1
-                self._op_offset = self._base
-                table[self._buf[0]](self)
+                elif c == 0x52:  # REDUCE
+                    if len(stack) - 2 >= self._fence:
+                        self._op_offset = at
+                        args = stack.pop()
+                        stack[-1] = self._call(stack[-1], args, None, "REDUCE")
+                        continue
+                elif c == 0x74:  # TUPLE
+                    if marks:
+                        i = marks.pop()
+                        self._fence = marks[-1] if marks else 0
+                        items = tuple(stack[i:])
+                        del stack[i:]
+                        stack.append(items)
+                        continue
+                elif c == 0x58:  # BINUNICODE
+                    if pos + 4 <= n:
+                        k = u32(buf, pos)[0]
+                        e = pos + 4 + k
+                        if e <= n and k <= keep and (k < 12 or buf[pos + 4] not in not_nested):
+                            try:
+                                text = buf[pos + 4 : e].decode("utf-8", "surrogatepass")
+                            except UnicodeDecodeError:
+                                pass
+                            else:
+                                stack.append(text)
+                                pos = e
+                                continue
+                elif c == 0x85:  # TUPLE1
+                    if len(stack) - 1 >= self._fence:
+                        stack[-1] = (stack[-1],)
+                        continue
+                elif c == 0x89:  # NEWFALSE
+                    stack.append(False)
+                    continue
+                elif c == 0x4E:  # NONE
+                    stack.append(None)
+                    continue
+                elif c == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                    continue
+                elif c == 0x7D:  # EMPTY_DICT
+                    stack.append({})
+                    continue
+                elif c == 0x86 and len(stack) - 2 >= self._fence:  # TUPLE2
+                    b = stack.pop()
+                    stack[-1] = (stack[-1], b)
+                    continue
+                self._pos = pos
+                self._op_offset = at
+                table[c](self)
+                pos = self._pos
+                base = self._base
+                if self._buf is not buf:
+                    buf = self._buf
+                    n = len(buf)
         finally:
             self._ops_total = ops
 
