@@ -7,7 +7,7 @@ TORCH  := torch==2.13.0
 # Benchmark peer, installed --no-deps: it declares torchvision (no CPU build here) and an old
 # requests pin, but imports neither.
 TORCHATTACKS := torchattacks==3.5.1
-EXTRAS := torch,onnx,dev
+EXTRAS := torch,onnx,gateway,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: demo test test-postgres lint typecheck pytest venv bench bench-scan bench-sign bench-audit fuzz clean
