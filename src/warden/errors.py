@@ -9,6 +9,11 @@ translated at the boundary (``raise DataError(...) from exc``). The CLI turns an
     WardenError
     ├── ConfigError              a setting, suite file or option is invalid
     ├── DataError                a dataset file or array is malformed (names the file/row)
+    ├── GatewayError             the gateway refused a request (carries its HTTP status)
+    │   ├── InvalidRequest           malformed, oversized or invalid request body (400/413/422)
+    │   ├── RateLimited              a key's rate limit or daily quota is spent (429)
+    │   ├── GuardBlocked             an input guard blocked the request (403)
+    │   └── BackendUnavailable       shared state (Redis) cannot be reached; fail closed (503)
     ├── ModelError               a model cannot be loaded, built or queried
     │   ├── ModelLoadError           the artifact is unreadable or its spec is wrong
     │   ├── UnsafeModelError         loading would execute code (pickle) and was refused
@@ -32,13 +37,19 @@ Messages say what was expected, what was found, and what to do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "AttackError",
+    "BackendUnavailable",
     "BackupError",
     "ConfigError",
     "DataError",
     "GateRefused",
+    "GatewayError",
+    "GuardBlocked",
     "InputShapeError",
+    "InvalidRequest",
     "LifecycleError",
     "MasterKeyError",
     "ModelError",
@@ -46,6 +57,7 @@ __all__ = [
     "ModelQueryError",
     "NotFittedError",
     "QueryBudgetExceeded",
+    "RateLimited",
     "RegistryError",
     "ReportError",
     "SignatureError",
@@ -144,3 +156,45 @@ class TamperError(StoreError):
 
 class BackupError(StoreError):
     """A backup file is malformed, incomplete, or does not match its integrity manifest."""
+
+
+class GatewayError(WardenError):
+    """A request was refused by the gateway; ``status_code`` and ``headers`` make the response."""
+
+    status_code: int = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class InvalidRequest(GatewayError, ValueError):
+    """The request body is malformed (400), too large (413) or fails validation (422)."""
+
+    status_code = 422
+
+
+class RateLimited(GatewayError):
+    """The caller's rate limit or daily quota is spent (429, with ``Retry-After``)."""
+
+    status_code = 429
+
+
+class GuardBlocked(GatewayError):
+    """An input guard blocked the request (403); the detail names the guard, not its internals."""
+
+    status_code = 403
+
+
+class BackendUnavailable(GatewayError):
+    """Shared gateway state (the Redis rate-limit store) cannot be reached: refused, 503."""
+
+    status_code = 503
