@@ -7,6 +7,11 @@ translated at the boundary (``raise DataError(...) from exc``). The CLI turns an
 ::
 
     WardenError
+    ├── AccessError              an access-control request is invalid (unknown user or key,
+    │   │                        a password the policy refuses, a name taken twice)
+    │   ├── AuthenticationError      credentials are wrong, expired, revoked or locked out (one
+    │   │                            fixed message whatever the reason: no enumeration)
+    │   └── PermissionDenied         authenticated, but lacking the permission or model grant
     ├── ConfigError              a setting, suite file or option is invalid
     ├── DataError                a dataset file or array is malformed (names the file/row)
     ├── GatewayError             the gateway refused a request (carries its HTTP status)
@@ -40,7 +45,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "AccessError",
     "AttackError",
+    "AuthenticationError",
     "BackendUnavailable",
     "BackupError",
     "ConfigError",
@@ -56,6 +63,7 @@ __all__ = [
     "ModelLoadError",
     "ModelQueryError",
     "NotFittedError",
+    "PermissionDenied",
     "QueryBudgetExceeded",
     "RateLimited",
     "RegistryError",
@@ -198,3 +206,15 @@ class BackendUnavailable(GatewayError):
     """Shared gateway state (the Redis rate-limit store) cannot be reached: refused, 503."""
 
     status_code = 503
+
+
+class AccessError(WardenError):
+    """An access-control request is invalid: unknown user or key, refused password, …"""
+
+
+class AuthenticationError(AccessError):
+    """Credentials are wrong, expired, revoked or locked out; the message never says which."""
+
+
+class PermissionDenied(AccessError):
+    """The principal is authenticated but lacks the permission or the model grant."""

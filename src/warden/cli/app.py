@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from warden.cli._common import out, setup_logging
+from warden.cli.access import access_app
 from warden.cli.assess import assess
 from warden.cli.attack import attack
 from warden.cli.audit import audit_app
@@ -63,6 +64,7 @@ registry_app.command("sbom")(mlbom)
 app.add_typer(registry_app, name="registry")
 app.add_typer(backup_app, name="backup")
 app.add_typer(audit_app, name="audit")
+app.add_typer(access_app, name="access")
 app.add_typer(deps_app, name="deps")
 
 

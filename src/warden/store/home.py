@@ -141,8 +141,11 @@ class Store:
 
 
 def _key_ids_in_use(db: Database) -> set[str]:
+    from warden.store.keys import wrapped_key_ids
+
     with db.session() as session:
-        return set(session.scalars(select(Blob.key_id).distinct()))
+        ids = set(session.scalars(select(Blob.key_id).distinct()))
+    return ids | wrapped_key_ids(db)
 
 
 def _check_keys(keyring: Keyring, in_use: set[str], home: Path) -> None:

@@ -36,7 +36,7 @@ import stat
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -334,6 +334,31 @@ def _rewrap_batch(db: Database, keyring: Keyring, new: MasterKey) -> int:
     return done if rows else -1
 
 
+WRAPPED_KEY_MODULES = ("warden.access.sealing",)
+"""Modules whose tables also hold data keys wrapped by the master key. Each exposes
+``wrapped_key_ids(db) -> set[str]`` and ``rewrap_wrapped_keys(db, keyring, new) -> int``;
+rotation re-wraps them all and the store refuses a keyring that cannot unwrap any of them. The
+list is explicit (not registered at import) so that no table is ever skipped."""
+
+
+def _others() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(name) for name in WRAPPED_KEY_MODULES]
+
+
+def _rewrap_others(db: Database, ring: Keyring, new: MasterKey) -> int:
+    return sum(int(m.rewrap_wrapped_keys(db, ring, new)) for m in _others())
+
+
+def wrapped_key_ids(db: Database) -> set[str]:
+    """The ids of the master keys that wrap any data key outside the blob table."""
+    ids: set[str] = set()
+    for m in _others():
+        ids |= set(m.wrapped_key_ids(db))
+    return ids
+
+
 def rotate_master_key(
     db: Database, home: Path, keyring: Keyring, *, new_key: MasterKey | None = None
 ) -> RotationResult:
@@ -386,6 +411,7 @@ def rotate_master_key(
     while (done := _rewrap_batch(db, ring, new)) >= 0:
         rewrapped += done
         log.info("re-wrapped %d data keys", rewrapped)
+    rewrapped += _rewrap_others(db, ring, new)
 
     if not keyring.from_env and next_path.exists():
         os.replace(next_path, home / KEY_FILE)
@@ -394,6 +420,7 @@ def rotate_master_key(
         # after the last pass; the old key is still in memory here, so catch it now.
         while (done := _rewrap_batch(db, ring, new)) >= 0:
             rewrapped += done
+        rewrapped += _rewrap_others(db, ring, new)
     return RotationResult(
         old_key_id=(old or new).key_id,
         new_key_id=new.key_id,

@@ -18,6 +18,9 @@ Tables and what they record:
 - ``notes``: free text attached to a model or a version.
 - ``audit_records``, ``audit_head``, ``audit_checkpoints``, ``audit_anchors``: the
   tamper-evident audit log (:mod:`warden.audit`), see the section at the end.
+- ``access_users``, ``access_totp``, ``access_recovery_codes``, ``access_sessions``,
+  ``access_api_keys``, ``access_grants``: users, MFA, sessions, API keys and per-model grants
+  (:mod:`warden.access`); no secret in the clear, see the last section.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AccessApiKey",
+    "AccessGrant",
+    "AccessRecoveryCode",
+    "AccessSession",
+    "AccessTotp",
+    "AccessUser",
     "Alias",
     "Assessment",
     "AuditAnchor",
@@ -377,3 +386,108 @@ class AuditAnchor(Base):
     key_id: Mapped[str] = mapped_column(String(64))
     statement: Mapped[str] = mapped_column(Text)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- access control (warden.access) ----------------------------------------------------------
+#
+# No secret is stored in the clear: passwords as argon2id hashes, session tokens, API-key
+# secrets and recovery codes as SHA-256 digests (high-entropy random values), TOTP secrets
+# encrypted (AES-256-GCM under a data key wrapped by the master key, like blobs).
+
+
+class AccessUser(Base):
+    """A user: argon2id password hash, roles, lockout state."""
+
+    __tablename__ = "access_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    plan: Mapped[str] = mapped_column(String(100), default="default")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class AccessTotp(Base):
+    """A user's TOTP secret (encrypted) and the last time step accepted (replay guard)."""
+
+    __tablename__ = "access_totp"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("access_users.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=-1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessRecoveryCode(Base):
+    """One MFA recovery code (SHA-256 of user id and code), usable once."""
+
+    __tablename__ = "access_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("access_users.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessSession(Base):
+    """A login session: the SHA-256 of its token, expiry, and whether it is restricted."""
+
+    __tablename__ = "access_sessions"
+    __table_args__ = (CheckConstraint("kind IN ('full', 'mfa-enrol')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("access_users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AccessApiKey(Base):
+    """An API key: public id, SHA-256 of its secret, role, plan, expiry, rotation, revocation."""
+
+    __tablename__ = "access_api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(50))
+    plan: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    grace_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AccessGrant(Base):
+    """A per-model grant to a user (``subject_id`` = user id) or an API key (its id)."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (
+        UniqueConstraint("subject_kind", "subject_id", "model", name="subject_model"),
+        CheckConstraint("subject_kind IN ('user', 'key')", name="subject_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(32), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
