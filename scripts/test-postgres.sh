@@ -90,6 +90,9 @@ as_server "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --
 OPTS="-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$SOCK"
 OPTS="$OPTS -c max_connections=300 -c fsync=off -c synchronous_commit=off"
 OPTS="$OPTS -c full_page_writes=off"
+# No autovacuum: its workers hold connections to the per-test databases that the non-superuser
+# test role may not terminate, which made `DROP DATABASE … WITH (FORCE)` fail at teardown.
+OPTS="$OPTS -c autovacuum=off"
 as_server "$PGBIN/pg_ctl" -D "$DATA" -l "$TMP/server.log" -o "$OPTS" -w -t 60 start >/dev/null \
     || { cat "$TMP/server.log" >&2; exit 2; }
 STARTED=1
