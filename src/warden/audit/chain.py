@@ -85,6 +85,8 @@ class CanonicalFields(NamedTuple):
 
 def check_text_field(name: str, value: str) -> str:
     """``value`` if it can stand in a canonical text (no control characters, valid UTF-8)."""
+    if type(value) is str and value.isascii() and value.isprintable():
+        return value  # the common case: printable ASCII has no control character and encodes
     if not isinstance(value, str):
         raise ConfigError(f"audit field {name}: expected a string, found {type(value).__name__}")
     if _CONTROL.search(value):
@@ -96,11 +98,18 @@ def check_text_field(name: str, value: str) -> str:
     return value
 
 
+_ENCODE: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+).encode
+"""``json.dumps`` with the canonical options, without building an encoder per call."""
+
+
 def canonical_json(value: Mapping[str, Any]) -> str:
     """Compact, key-sorted, ASCII-only JSON: one text for one value."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+    if type(value) is dict and not value:
+        return "{}"
+    text: str = _ENCODE(value)
+    return text
 
 
 def canonical_text(time_us: int, seq: int, tail: str) -> str:

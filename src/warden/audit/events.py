@@ -31,6 +31,14 @@ def model_resource(name: str, version: int | None = None) -> str:
     return f"model:{name}" if version is None else f"model:{name}@v{version}"
 
 
+_TEXT_FIELDS = ("actor", "action", "resource", "outcome", "source", "input_digest")
+"""The text fields of an event, in canonical order."""
+
+
+def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return value if type(value) is dict else dict(value)
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """Something security-relevant that happened, as the caller describes it.
@@ -67,9 +75,20 @@ class AuditEvent:
         if not self.actor:
             raise ConfigError("an audit event needs an actor (use 'anonymous' for none)")
         texts = [
-            check_text_field(name, getattr(self, name))
-            for name in ("actor", "action", "resource", "outcome", "source", "input_digest")
+            self.actor,
+            self.action,
+            self.resource,
+            self.outcome,
+            self.source,
+            self.input_digest,
         ]
+        try:
+            plain = "".join(texts)
+        except TypeError:
+            plain = "\x00"  # not all strings: the field checks below say which one
+        if not (plain.isascii() and plain.isprintable()):  # else no field needs checking
+            for name, value in zip(_TEXT_FIELDS, texts, strict=True):
+                check_text_field(name, value)
         latency = self.latency_ms
         if latency is not None:
             if isinstance(latency, bool) or not isinstance(latency, int | float):
@@ -79,8 +98,8 @@ class AuditEvent:
                 raise ConfigError(f"latency_ms: expected a finite number >= 0, found {latency}")
             object.__setattr__(self, "latency_ms", latency)
         try:
-            verdicts = canonical_json(dict(self.verdicts))
-            details = canonical_json(dict(self.details))
+            verdicts = canonical_json(_as_dict(self.verdicts))
+            details = canonical_json(_as_dict(self.details))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"verdicts and details: expected plain JSON objects ({exc})") from exc
         latency_text = "" if latency is None else repr(latency)
