@@ -165,3 +165,29 @@ def test_settings_file_errors_are_precise(tmp_path: Path) -> None:
     (tmp_path / "warden.toml").write_text("database_url = \n")
     with pytest.raises(ConfigError, match="not a readable TOML"):
         load_settings({}, home=tmp_path)
+
+
+def test_a_forked_child_uses_its_own_connections(tmp_path: Path) -> None:
+    import os
+
+    db = Database(sqlite_url(tmp_path / "f.db"))
+    db.upgrade()
+    with db.session() as s:  # the parent now holds a pooled connection
+        s.add(Model(name="parent", created_by="t"))
+    assert db.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            if db.engine.pool.checkedin() != 0:  # type: ignore[attr-defined]
+                os._exit(3)  # the parent's connection was inherited into the pool
+            with db.session() as s:
+                s.add(Model(name="child", created_by="t"))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with db.session() as s:
+        assert sorted(s.scalars(select(Model.name))) == ["child", "parent"]
+    db.dispose()

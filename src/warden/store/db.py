@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +99,7 @@ class Database:
             raise ConfigError(f"cannot use database URL: {exc}") from exc
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+        _forget_pool_after_fork(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
@@ -176,6 +178,20 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _forget_pool_after_fork(engine: Engine) -> None:
+    """In a forked child, drop the pooled connections inherited from the parent without closing
+    them (closing would talk over the parent's sockets or file handles); the child opens its
+    own. SQLAlchemy's documented recipe for multiprocessing."""
+    ref = weakref.ref(engine)
+
+    def after_in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _retryable(exc: DBAPIError) -> bool:
