@@ -18,6 +18,7 @@ from warden.cli.governance import card, compliance, mlbom
 from warden.cli.registry import registry_app
 from warden.cli.sbom import sbom
 from warden.cli.scan import scan
+from warden.cli.serve import certs_app, serve
 from warden.cli.sign import keys_app, sign, verify
 from warden.cli.store import init, rotate, store_app
 
@@ -55,6 +56,7 @@ app.command()(scan)
 app.command()(sbom)
 app.command()(sign)
 app.command()(verify)
+app.command()(serve)
 keys_app.command("rotate")(rotate)
 app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
@@ -65,6 +67,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(backup_app, name="backup")
 app.add_typer(audit_app, name="audit")
 app.add_typer(access_app, name="access")
+app.add_typer(certs_app, name="certs")
 app.add_typer(deps_app, name="deps")
 
 

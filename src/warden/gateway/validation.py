@@ -42,7 +42,14 @@ from numpy.typing import NDArray
 from warden.errors import ConfigError
 from warden.gateway.errors import InvalidRequest
 
-__all__ = ["InputSpec", "PredictRequest", "parse_json", "parse_predict_request", "validate_batch"]
+__all__ = [
+    "InputSpec",
+    "PredictRequest",
+    "parse_json",
+    "parse_predict_request",
+    "predict_request_from_doc",
+    "validate_batch",
+]
 
 _DTYPES = {
     "float16", "float32", "float64",
@@ -243,6 +250,31 @@ def parse_predict_request(
 ) -> PredictRequest:
     """Parse ``{"inputs": [...], <allowed options>}`` and validate the batch against ``spec``."""
     doc = parse_json(body, max_depth=max_depth)
+    # Booleans would silently become 0/1 in numpy; their absence from the body proves the
+    # fast path safe, otherwise the batch is walked element by element.
+    bools_possible = b"true" in body or b"false" in body
+    return predict_request_from_doc(
+        doc,
+        spec,
+        allowed_options=allowed_options,
+        max_depth=max_depth,
+        bools_possible=bools_possible,
+    )
+
+
+def predict_request_from_doc(
+    doc: Any,
+    spec: InputSpec,
+    *,
+    allowed_options: Collection[str] = (),
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    bools_possible: bool = True,
+) -> PredictRequest:
+    """:func:`parse_predict_request` for a body already parsed with :func:`parse_json` (the
+    gateway reads the ``version`` option before it knows which spec applies).
+
+    ``bools_possible=False`` (the JSON text holds no ``true``/``false``) enables the fast path.
+    """
     if not isinstance(doc, dict):
         raise InvalidRequest(
             f'body: expected a JSON object {{"inputs": [...]}}, found {_describe(doc)}'
@@ -258,9 +290,6 @@ def parse_predict_request(
         raise InvalidRequest(
             f"body: JSON nested too deeply (the limit is {max_depth} levels)", status_code=400
         )
-    # Booleans would silently become 0/1 in numpy; their absence from the body proves the
-    # fast path safe, otherwise the batch is walked element by element.
-    bools_possible = b"true" in body or b"false" in body
     return PredictRequest(
         validate_batch(doc["inputs"], spec, bools_possible=bools_possible), options
     )
