@@ -107,9 +107,9 @@ export WARDEN_TEST_POSTGRES_URL="postgresql+psycopg://warden@127.0.0.1:$PORT/war
 echo "test-postgres: WARDEN_TEST_POSTGRES_URL=$WARDEN_TEST_POSTGRES_URL" >&2
 
 TESTS=()
-for path in tests/store tests/registry tests/audit tests/cli/test_cli_store.py \
+for path in tests/store tests/registry tests/audit tests/access tests/cli/test_cli_store.py \
     tests/cli/test_cli_registry.py tests/cli/test_cli_backup.py \
-    tests/cli/test_cli_governance.py tests/cli/test_cli_audit.py; do
+    tests/cli/test_cli_governance.py tests/cli/test_cli_audit.py tests/cli/test_cli_access.py; do
     [ -e "$path" ] && TESTS+=("$path")
 done
 
