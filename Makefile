@@ -10,7 +10,7 @@ TORCHATTACKS := torchattacks==3.5.1
 EXTRAS := torch,onnx,gateway,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test test-postgres lint typecheck pytest venv bench bench-scan bench-sign bench-audit fuzz clean
+.PHONY: demo test test-postgres lint typecheck pytest venv bench bench-scan bench-sign bench-audit bench-gateway fuzz clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,10 @@ bench-sign: $(STAMP)
 # WARDEN_TEST_POSTGRES_URL is set) and verification records/s.
 bench-audit: $(STAMP)
 	$(BIN)/python benchmarks/audit.py
+
+# Gateway vs a bare FastAPI + uvicorn endpoint: throughput and p50/p99 latency, TLS off and on.
+bench-gateway: $(STAMP)
+	$(BIN)/python benchmarks/gateway.py
 
 # Coverage-guided fuzzing of the pickle and archive parsers (atheris; FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 600

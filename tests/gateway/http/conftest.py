@@ -13,6 +13,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,33 +118,42 @@ class World:
 
     def deploy_model(self, name: str, *, seed: int = 0) -> int:
         """Register, scan, sign, assess, approve and deploy a tiny torch model; its version."""
-        import torch
-
-        from warden.models.loading import save_torch_model
-        from warden.models.torch import TorchModel
-        from warden.models.zoo import build_architecture
-
-        torch.manual_seed(seed)
-        arguments = {"n_features": 4, "n_classes": 3, "hidden": [8]}
-        module = build_architecture("tabular-mlp", **arguments)
-        model = TorchModel(
-            module,
-            input_shape=(4,),
-            n_classes=3,
-            spec={"architecture": "tabular-mlp", "arguments": arguments},
-        )
         folder = self.tmp / f"model-{name}-{seed}"
-        save_torch_model(model, folder)
-        reg = self.registry
-        v = reg.register_version(
-            name, folder, framework="torch", input_spec=INPUT_SPEC, create_model=True
+        return deploy_tiny_model(
+            self.registry, name, folder=folder, signing_key=self.signing_key, seed=seed
         )
-        reg.scan_version(name, v.number)
-        reg.sign_version(name, v.number, self.signing_key)
-        reg.attach_assessment(name, v.number, report(ML01="B"))
-        reg.approve(name, v.number, reason="tests")
-        reg.deploy(name, v.number)
-        return v.number
+
+
+def deploy_tiny_model(
+    registry: Registry, name: str, *, folder: Path, signing_key: Path, seed: int = 0
+) -> int:
+    """Register (with :data:`INPUT_SPEC`), scan, sign, assess, approve and deploy a tiny torch
+    model saved in ``folder``; its version number."""
+    import torch
+
+    from warden.models.loading import save_torch_model
+    from warden.models.torch import TorchModel
+    from warden.models.zoo import build_architecture
+
+    torch.manual_seed(seed)
+    arguments = {"n_features": 4, "n_classes": 3, "hidden": [8]}
+    module = build_architecture("tabular-mlp", **arguments)
+    model = TorchModel(
+        module,
+        input_shape=(4,),
+        n_classes=3,
+        spec={"architecture": "tabular-mlp", "arguments": arguments},
+    )
+    save_torch_model(model, folder)
+    v = registry.register_version(
+        name, folder, framework="torch", input_spec=INPUT_SPEC, create_model=True
+    )
+    registry.scan_version(name, v.number)
+    registry.sign_version(name, v.number, signing_key)
+    registry.attach_assessment(name, v.number, report(ML01="B"))
+    registry.approve(name, v.number, reason="tests")
+    registry.deploy(name, v.number)
+    return v.number
 
 
 def _pipeline(rng: np.random.Generator) -> GuardPipeline:
@@ -174,7 +184,14 @@ def port_of(server: Any) -> int:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("gateway-http")
+    with running_world(tmp_path_factory.mktemp("gateway-http")) as w:
+        yield w
+
+
+@contextmanager
+def running_world(tmp: Path) -> Iterator[World]:
+    """A gateway serving both listeners on 127.0.0.1 over a fresh home in ``tmp``, with the
+    ``toy`` model deployed and the users, grants and keys of :func:`_people`."""
     private = tmp / "keys" / "release"
     generate_key("ed25519", private, private.with_suffix(".pub"))
     policy = parse_policy(
