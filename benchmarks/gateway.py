@@ -611,13 +611,13 @@ def write_results(
         "",
         "## Targets",
         "",
-        f"- Throughput ≥ 0.8x bare (TLS off): {verdict(ok_ratio)} in {ok_ratio} of {n} "
+        f"- Throughput ≥ 0.8x bare (TLS off): {verdict(ok_ratio)}, met in {ok_ratio} of {n} "
         f"workloads (worst {worst_ratio:.2f}x; "
         + ", ".join(
             f"{m} b{b} c{c} {r:.2f}x" for (m, b, c), (r, _) in zip(WORKLOADS, plain, strict=True)
         )
         + ").",
-        f"- p99 overhead ≤ 2 ms (TLS off): {verdict(ok_over)} in {ok_over} of {n} workloads "
+        f"- p99 overhead ≤ 2 ms (TLS off): {verdict(ok_over)}, met in {ok_over} of {n} workloads "
         f"(worst {worst_over:+.2f} ms; "
         + ", ".join(
             f"{m} b{b} c{c} {o:+.2f} ms" for (m, b, c), (_, o) in zip(WORKLOADS, plain, strict=True)
