@@ -186,3 +186,32 @@ def test_key_actions_are_audited_without_secrets(access: Access, sink: ListSink)
     text = repr(sink.events)
     for token in (issued.token, rotated.token):
         assert token.split("_", 2)[2] not in text
+
+
+def test_key_checks_read_a_snapshot_without_waiting_for_a_writer(access: Access) -> None:
+    import sqlite3
+    import time
+
+    from warden.errors import GatewayError
+    from warden.gateway.serving import ModelServer
+
+    if access.store.db.dialect != "sqlite":
+        pytest.skip("the write lock that reads must not wait for is SQLite's")
+    issued = access.issue_key("svc", models=["fraud"], plan="p", actor="root")
+    path = access.store.db.engine.url.database
+    assert path is not None
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock (audit commit)
+    writer.execute("DELETE FROM access_grants")  # ... and has not committed this
+    server = ModelServer(access.store, audit=ListSink(), pipelines=lambda _m: None)
+    started = time.monotonic()
+    principal = access.authenticate_key(issued.token)
+    with pytest.raises(GatewayError, match="no version 'champion'"):
+        server.resolve("fraud")
+    elapsed = time.monotonic() - started
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert principal.models == {"fraud"}  # the committed state, not the pending delete
+    assert elapsed < 1.0  # a BEGIN IMMEDIATE read would wait for the lock (busy timeout 60 s)
+    access.revoke_grant(f"key:{issued.info.id}", "fraud", actor="root")
+    assert access.authenticate_key(issued.token).models == set()  # at once; no grants left

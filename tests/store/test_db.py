@@ -191,3 +191,63 @@ def test_a_forked_child_uses_its_own_connections(tmp_path: Path) -> None:
     with db.session() as s:
         assert sorted(s.scalars(select(Model.name))) == ["child", "parent"]
     db.dispose()
+
+
+def test_read_does_not_wait_for_a_writer_and_sees_its_snapshot(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    path = tmp_path / "r.db"
+    db = Database(sqlite_url(path))
+    db.upgrade()
+    with db.session() as s:
+        s.add(Model(name="before", created_by="t"))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock, uncommitted
+    writer.execute(
+        "INSERT INTO models (name, description, intended_use, limitations, owner, created_at, "
+        "created_by) VALUES ('during', '', '', '', '', '2026-01-01', 't')"
+    )
+    started = time.monotonic()
+    with db.read() as s:
+        names = list(s.scalars(select(Model.name)))
+    with db.read_connection() as conn:
+        count = conn.execute(select(func.count()).select_from(Model)).scalar_one()
+    elapsed = time.monotonic() - started
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert names == ["before"]
+    assert count == 1
+    assert elapsed < 1.0  # BEGIN IMMEDIATE would have waited busy_timeout (60 s)
+    db.dispose()
+
+
+def test_a_write_inside_read_is_refused_and_the_connection_writes_again_after(
+    tmp_path: Path,
+) -> None:
+    db = Database(sqlite_url(tmp_path / "q.db"))
+    db.upgrade()
+    with pytest.raises(StoreError, match="readonly"), db.read() as s:
+        s.add(Model(name="sneaky", created_by="t"))
+        s.flush()
+    with db.session() as s:  # writers are unaffected
+        s.add(Model(name="kept", created_by="t"))
+    with db.read() as s:
+        assert list(s.scalars(select(Model.name))) == ["kept"]
+    with db.session() as s:
+        s.add(Model(name="again", created_by="t"))
+    with db.read() as s:
+        assert sorted(s.scalars(select(Model.name))) == ["again", "kept"]
+    db.dispose()
+
+
+def test_read_works_on_every_backend(database_url: str) -> None:
+    db = Database(database_url)
+    db.upgrade()
+    with db.session() as s:
+        s.add(Model(name="m", created_by="t"))
+    with db.read() as s:
+        assert list(s.scalars(select(Model.name))) == ["m"]
+    with db.read_connection() as conn:
+        assert conn.execute(select(Model.name)).scalars().all() == ["m"]
+    db.dispose()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,25 @@ _KEY_SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 _RECOVERY_LEN = 16  # 16 × log2(31) ≈ 79 bits
 _MAX_TOKEN = 512
+_KEY_WITH_GRANTS = (
+    select(
+        AccessApiKey.id,
+        AccessApiKey.secret_hash,
+        AccessApiKey.name,
+        AccessApiKey.role,
+        AccessApiKey.plan,
+        AccessApiKey.expires_at,
+        AccessApiKey.revoked_at,
+        AccessApiKey.grace_until,
+        AccessGrant.model,
+    )
+    .outerjoin(
+        AccessGrant,
+        and_(AccessGrant.subject_kind == "key", AccessGrant.subject_id == AccessApiKey.id),
+    )
+    .where(AccessApiKey.id == bindparam("key_id"))
+)
+"""An API key and its grants, one row per grant (one row with ``model`` NULL without any)."""
 _MAX_ERROR = 500
 
 
@@ -246,7 +265,8 @@ class Access:
         return now
 
     def _read(self, work: Callable[[Session], T]) -> T:
-        with self.store.db.session() as session:
+        """Run read-only ``work`` in a snapshot that does not take the write lock."""
+        with self.store.db.read() as session:
             return work(session)
 
     def _write(self, work: Callable[[Session], T]) -> T:
@@ -1212,30 +1232,35 @@ class Access:
         well_formed = bool(_KEY_ID.match(key_id)) and bool(_KEY_SECRET.match(secret))
         digest = _sha256(secret)
 
-        def work(session: Session) -> Principal:
-            row = session.get(AccessApiKey, key_id) if well_formed else None
-            expected = row.secret_hash if row is not None else self._dummy_key_hash
-            matches = hmac.compare_digest(expected, digest)
-            if row is None or not matches:
-                raise AuthenticationError(KEY_INVALID)
-            info = self._key_info(session, row)
-            if info.status(now) not in ("active", "grace"):
-                raise AuthenticationError(KEY_INVALID)
-            ends = [t for t in (row.expires_at, row.grace_until) if t is not None]
-            roles = frozenset({row.role})
-            return Principal(
-                kind="key",
-                id=row.id,
-                name=row.name,
-                roles=roles,
-                permissions=permissions_of(roles),
-                models=frozenset(info.models),
-                plan=row.plan,
-                mfa="not-applicable",
-                expires_at=min(ends) if ends else None,
-            )
-
-        return self._read(work)
+        rows: list[Any] = []
+        if well_formed:  # one compiled statement: the key and its grants (outer join)
+            with self.store.db.read_connection() as conn:
+                rows = list(conn.execute(_KEY_WITH_GRANTS, {"key_id": key_id}))
+        row = rows[0] if rows else None
+        expected = row.secret_hash if row is not None else self._dummy_key_hash
+        matches = hmac.compare_digest(expected, digest)
+        if row is None or not matches:
+            raise AuthenticationError(KEY_INVALID)
+        # the rules of KeyInfo.status: only "active" and "grace" keys authenticate
+        if row.revoked_at is not None:
+            raise AuthenticationError(KEY_INVALID)
+        if row.expires_at is not None and now >= row.expires_at:
+            raise AuthenticationError(KEY_INVALID)
+        if row.grace_until is not None and now >= row.grace_until:
+            raise AuthenticationError(KEY_INVALID)
+        ends = [t for t in (row.expires_at, row.grace_until) if t is not None]
+        roles = frozenset({row.role})
+        return Principal(
+            kind="key",
+            id=row.id,
+            name=row.name,
+            roles=roles,
+            permissions=permissions_of(roles),
+            models=frozenset(r.model for r in rows if r.model is not None),
+            plan=row.plan,
+            mfa="not-applicable",
+            expires_at=min(ends) if ends else None,
+        )
 
     # -- grants ------------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ alias; without one it gets the ``champion``. The champion is served only while i
 for a version that does not exist.
 
 **At once.** :meth:`ModelServer.resolve` reads the version's state from the database on every
-request (one indexed query), so a quarantine, rollback or retirement — made through the admin
-API, the CLI or another process — stops the next request, with no cache to expire.
+request (one indexed query, in a read-only snapshot that never waits for the audit writer),
+so a quarantine, rollback or retirement — made through the admin API, the CLI or another
+process — stops the next request, with no cache to expire.
 
 **At load.** The first request for a version (and the first after a restart) loads it:
 
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from warden.errors import ConfigError, GatewayError, WardenError
 from warden.gateway.guards.pipeline import GuardPipeline
@@ -141,6 +142,31 @@ class LoadedModel:
     """Its guard pipeline."""
 
 
+_VERSION_COLUMNS = (
+    ModelVersion.number,
+    ModelVersion.state,
+    ModelVersion.artifact_digest,
+    ModelVersion.input_spec,
+)
+_BY_NUMBER = (
+    select(*_VERSION_COLUMNS)
+    .join(ModelRow, ModelRow.id == ModelVersion.model_id)
+    .where(ModelRow.name == bindparam("model"), ModelVersion.number == bindparam("number"))
+)
+"""A model's version by number (built once: its compiled form is cached)."""
+_BY_ALIAS = (
+    select(*_VERSION_COLUMNS)
+    .join(ModelRow, ModelRow.id == ModelVersion.model_id)
+    .join(Alias, Alias.version_id == ModelVersion.id)
+    .where(
+        ModelRow.name == bindparam("model"),
+        Alias.model_id == ModelRow.id,
+        Alias.name == bindparam("alias"),
+    )
+)
+"""The version a model's alias points at."""
+
+
 def _not_served(model: str, ref: int | str | None) -> GatewayError:
     what = CHAMPION if ref is None else str(ref)
     return GatewayError(
@@ -197,24 +223,12 @@ class ModelServer:
         served by; 404 (:class:`GatewayError`) when none is servable now."""
         if not isinstance(model, str) or not _NAME.match(model):
             raise _not_served(str(model)[:200], ref)
-        query = (
-            select(
-                ModelVersion.number,
-                ModelVersion.state,
-                ModelVersion.artifact_digest,
-                ModelVersion.input_spec,
-            )
-            .join(ModelRow, ModelRow.id == ModelVersion.model_id)
-            .where(ModelRow.name == model)
-        )
         if isinstance(ref, int):
-            query = query.where(ModelVersion.number == ref)
+            query, params = _BY_NUMBER, {"model": model, "number": ref}
         else:
-            query = query.join(Alias, Alias.version_id == ModelVersion.id).where(
-                Alias.model_id == ModelRow.id, Alias.name == (ref or CHAMPION)
-            )
-        with self.store.db.session() as session:
-            row = session.execute(query).first()
+            query, params = _BY_ALIAS, {"model": model, "alias": ref or CHAMPION}
+        with self.store.db.read_connection() as conn:  # a snapshot; never waits for a writer
+            row = conn.execute(query, params).first()
         allowed = {"deployed"} if ref is None or ref == CHAMPION else SERVABLE_EXPLICIT
         if row is None or row.state not in allowed:
             raise _not_served(model, ref)
@@ -235,8 +249,8 @@ class ModelServer:
             .where(Alias.name == CHAMPION, ModelVersion.state == "deployed")
             .order_by(ModelRow.name)
         )
-        with self.store.db.session() as session:
-            rows = session.execute(query).all()
+        with self.store.db.read_connection() as conn:
+            rows = conn.execute(query).all()
         return [
             ServedVersion(r.name, r.number, r.state, r.artifact_digest, r.input_spec) for r in rows
         ]

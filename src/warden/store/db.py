@@ -1,10 +1,16 @@
 """The database: one SQLAlchemy engine, sessions as transactions, Alembic migrations.
 
 SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` and foreign keys on.
-Each transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers from several
-processes queue on the database lock (``busy_timeout``) instead of failing half-way through a
-read-then-write; PostgreSQL gives the same guarantee with its own row locks and unique
-constraints. Everything above this module is database-agnostic.
+Each transaction of :meth:`Database.session` and :meth:`Database.write` starts with
+``BEGIN IMMEDIATE`` so that concurrent writers from several processes queue on the database
+lock (``busy_timeout``) instead of failing half-way through a read-then-write; PostgreSQL gives
+the same guarantee with its own row locks and unique constraints.
+
+Read-only work uses :meth:`Database.read` (or :meth:`Database.read_connection` for one Core
+statement without the ORM): on SQLite these come from a second pool of ``PRAGMA query_only``
+connections, so a write inside fails (``StoreError``) instead of taking the lock, and their
+transactions start with a deferred ``BEGIN`` — a WAL snapshot that neither waits for nor
+blocks a writer. Everything above this module is database-agnostic.
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from warden.errors import ConfigError, StoreError
 
-__all__ = ["BUSY_TIMEOUT_S", "Database", "sqlite_url"]
+__all__ = ["BUSY_TIMEOUT_S", "READ_POOL_SIZE", "Database", "sqlite_url"]
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 60.0
 """How long a SQLite writer waits for another process's transaction before giving up."""
+
+READ_POOL_SIZE = 16
+"""SQLite read connections kept open (more are opened, and closed again, under bursts)."""
+_READ_POOL_OVERFLOW = 48
+_SINGLE_STATEMENT = "warden_single_statement"
 
 T = TypeVar("T")
 
@@ -48,7 +59,12 @@ def _touch_private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, *, read_only: bool = False) -> None:
+    """Connection settings and how transactions begin: ``BEGIN IMMEDIATE`` (the write lock)
+    for the main engine; for the read engine a deferred ``BEGIN`` (a WAL snapshot), none at
+    all for a single statement (SQLite runs it in its own implicit snapshot), and every
+    connection ``query_only``."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN; pysqlite's own implicit BEGIN
@@ -59,11 +75,16 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if not read_only:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not connection.get_execution_options().get(_SINGLE_STATEMENT, False):
+            connection.exec_driver_sql("BEGIN")
 
 
 class Database:
@@ -97,10 +118,21 @@ class Database:
             self.engine = create_engine(parsed, **kwargs)
         except (ArgumentError, ImportError) as exc:
             raise ConfigError(f"cannot use database URL: {exc}") from exc
+        self._read_engine = self.engine
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+        if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
+            # Reads get their own pool of query_only connections: the request path's reads
+            # never switch a connection's mode, and never churn the writers' pool.
+            self._read_engine = create_engine(
+                parsed, pool_size=READ_POOL_SIZE, max_overflow=_READ_POOL_OVERFLOW, **kwargs
+            )
+            _sqlite_setup(self._read_engine, read_only=True)
+            _forget_pool_after_fork(self._read_engine)
         _forget_pool_after_fork(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._statement_engine = self._read_engine.execution_options(**{_SINGLE_STATEMENT: True})
 
     def __repr__(self) -> str:
         shown = make_url(self.url).render_as_string(hide_password=True)
@@ -117,6 +149,31 @@ class Database:
         try:
             with self._sessions() as session, session.begin():
                 yield session
+        except OperationalError as exc:
+            raise StoreError(f"database {self.display_url}: {exc.orig}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for read-only work: one consistent snapshot that, on SQLite, does not take
+        or wait for the write lock (deferred ``BEGIN``; the connection is ``query_only``, so a
+        write inside fails with :class:`StoreError`). PostgreSQL, and an in-memory SQLite
+        database (one connection), use an ordinary transaction."""
+        try:
+            with self._read_sessions() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise StoreError(f"database {self.display_url}: {exc.orig}") from exc
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only Core connection (no ORM) for ONE compiled statement on a hot path.
+
+        On SQLite no ``BEGIN`` is sent: the statement runs in its own implicit snapshot, which
+        neither waits for nor blocks a writer (several statements would each see their own
+        snapshot: use :meth:`read` for those). PostgreSQL: an ordinary transaction."""
+        try:
+            with self._statement_engine.begin() as connection:
+                yield connection
         except OperationalError as exc:
             raise StoreError(f"database {self.display_url}: {exc.orig}") from exc
 
@@ -178,6 +235,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._read_engine is not self.engine:
+            self._read_engine.dispose()
 
 
 def _forget_pool_after_fork(engine: Engine) -> None:

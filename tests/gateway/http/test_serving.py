@@ -215,3 +215,44 @@ def test_admin_bodies_are_read_after_authentication(world: World) -> None:
         assert weak.status_code == 400 and "password" in weak.json()["detail"]
         wrong = c.post("/v1/users", json={"name": "x", "password": "y" * 20, "admin": True})
         assert wrong.status_code == 422
+
+
+class _AsyncOnlyLimiter:
+    """A limiter like the Redis one: decides on the event loop through its async client."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.loop_threads: list[str] = []
+
+    def check(self, key_id: str, plan: object, cost: int = 1) -> object:
+        raise AssertionError("the gateway must use acheck() for a limiter that is not in-process")
+
+    async def acheck(self, key_id: str, plan: object, cost: int = 1) -> object:
+        import asyncio
+        import threading
+
+        from warden.errors import BackendUnavailable
+        from warden.gateway.ratelimit import Decision
+
+        asyncio.get_running_loop()  # raises unless on the event loop
+        self.loop_threads.append(threading.current_thread().name)
+        if self.fail:
+            raise BackendUnavailable("rate-limit store unreachable")
+        return Decision(allowed=True, retry_after_s=None, remaining=9, quota_remaining=None)
+
+
+def test_an_async_limiter_decides_on_the_event_loop(world: World) -> None:
+    original = world.gateway.limiter
+    working, failing = _AsyncOnlyLimiter(), _AsyncOnlyLimiter(fail=True)
+    try:
+        world.gateway.limiter = working  # type: ignore[assignment]
+        with world.client(world.tokens["key"]) as c:
+            answer = c.post("/v1/models/toy/predict", json={"inputs": [ROW]})
+        world.gateway.limiter = failing  # type: ignore[assignment]
+        with world.client(world.tokens["key"]) as c:
+            refused = c.post("/v1/models/toy/predict", json={"inputs": [ROW]})
+    finally:
+        world.gateway.limiter = original
+    assert answer.status_code == 200, answer.text
+    assert len(working.loop_threads) == 1 and not working.loop_threads[0].startswith("AnyIO")
+    assert refused.status_code == 503
