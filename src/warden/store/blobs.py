@@ -366,7 +366,7 @@ class BlobStore:
 
     def verify(self, blob_id: str) -> None:
         """Authenticate every byte of ``blob_id`` (TamperError naming the blob if bad)."""
-        for _ in self.iter_plaintext(blob_id):
+        for _ in self.iter_plaintext(blob_id):  # authentication happens while iterating
             pass
 
     def verify_all(self) -> list[str]:

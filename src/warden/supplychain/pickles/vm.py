@@ -871,7 +871,7 @@ class PickleMachine:
                             try:
                                 text = buf[pos + 1 : e].decode("utf-8", "surrogatepass")
                             except UnicodeDecodeError:
-                                pass
+                                pass  # fall through to the general handler, which reports it
                             else:
                                 stack.append(text)
                                 pos = e
@@ -903,7 +903,7 @@ class PickleMachine:
                             try:
                                 text = buf[pos + 4 : e].decode("utf-8", "surrogatepass")
                             except UnicodeDecodeError:
-                                pass
+                                pass  # fall through to the general handler, which reports it
                             else:
                                 stack.append(text)
                                 pos = e
